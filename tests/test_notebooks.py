@@ -1,0 +1,25 @@
+"Every notebook is a test: its inline test cells run top to bottom, as `nbdev-test` would run them."
+import json
+from pathlib import Path
+import pytest
+from nbdev.test import test_nb as run_nb
+
+NBS = sorted((Path(__file__).resolve().parent.parent/'nbs').glob('*.ipynb'))
+
+def has_slow(nb:Path)->bool:
+    "`True` if `nb` has a cell flagged `#| slow`."
+    cells = json.loads(nb.read_text())['cells']
+    return any(''.join(c['source']).lstrip().startswith('#| slow') for c in cells if c['cell_type']=='code')
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)
+def test_notebook(nb):
+    "Run `nb` without its `#| slow` cells."
+    ok, _ = run_nb(nb, skip_flags=['slow'])
+    assert ok, f'{nb.name} failed: its traceback is printed above'
+
+@pytest.mark.slow
+@pytest.mark.parametrize('nb', [nb for nb in NBS if has_slow(nb)], ids=lambda p: p.stem)
+def test_notebook_slow(nb):
+    "Run `nb` with its `#| slow` cells too."
+    ok, _ = run_nb(nb, skip_flags=[], force_flags=['slow'])
+    assert ok, f'{nb.name} (with slow cells) failed: its traceback is printed above'
