@@ -6,17 +6,17 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import dis, inspect
+import dis, inspect, sys
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
 from torch import nn, Tensor
-from fastprogress.fastprogress import master_bar, progress_bar, MasterBar
+from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
 from .core import listify, is_listy
 
 # %% auto #0
-__all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'call_plan', 'CallbackHandler', 'AverageMetric',
-           'SilentMasterBar', 'child_bar', 'loss_batch', 'validate', 'fit']
+__all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'call_plan', 'CallbackHandler', 'AverageMetric', 'TableBar',
+           'SilentMasterBar', 'make_master_bar', 'child_bar', 'loss_batch', 'validate', 'fit']
 
 # %% ../nbs/02_callbacks.ipynb #e6a2b101
 _events = ['train_begin', 'epoch_begin', 'batch_begin', 'loss_begin', 'backward_begin', 'backward_end',
@@ -248,18 +248,31 @@ class AverageMetric(Callback):
         return {'last_metrics': last_metrics + [float(self.val / self.count)]}
 
 # %% ../nbs/02_callbacks.ipynb #d80e0571
-class SilentMasterBar(MasterBar):
-    "A master bar that shows nothing: for scripts, tests and benchmarks."
-    def __init__(self, gen): self.main_bar, self.gen = iter(gen), gen
+class TableBar(MasterBar):
+    "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
+    def __init__(self, gen): self.main_bar, self.gen, self.widths = None, gen, None
     def __iter__(self): return iter(self.gen)
-    def write(self, line, table:bool=False)->None: pass
+    def write(self, line, table:bool=False)->None:
+        "Print `line`, as a table row if `table` (the first row sets the column widths)."
+        if not table: return print(line)
+        if self.widths is None: self.widths = [max(len(str(o)), 9) for o in line]
+        print('  '.join(f'{str(o):<{w}}' for o, w in zip(line, self.widths)).rstrip())
     def update_graph(self, graphs, x_bounds=None, y_bounds=None)->None: pass
 
-def child_bar(gen, pbar:Optional[MasterBar]):
-    "A progress bar over `gen` under `pbar`; `gen` itself when `pbar` is None or silent."
-    return gen if pbar is None or isinstance(pbar, SilentMasterBar) else progress_bar(gen, parent=pbar)
+class SilentMasterBar(TableBar):
+    "A master bar that shows nothing: for scripts, tests and benchmarks."
+    def write(self, line, table:bool=False)->None: pass
 
-# %% ../nbs/02_callbacks.ipynb #ae4cc7da
+def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
+    "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
+    if silent: return SilentMasterBar(range(epochs))
+    return master_bar(range(epochs)) if IN_NOTEBOOK or sys.stdout.isatty() else TableBar(range(epochs))
+
+def child_bar(gen, pbar:Optional[MasterBar]):
+    "A progress bar over `gen` under `pbar`; `gen` itself when `pbar` draws no bars."
+    return gen if pbar is None or isinstance(pbar, TableBar) else progress_bar(gen, parent=pbar)
+
+# %% ../nbs/02_callbacks.ipynb #bb5df28c
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given."
@@ -275,7 +288,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         if not cb_handler.on_step_end(): opt.zero_grad()
     return loss.detach()
 
-# %% ../nbs/02_callbacks.ipynb #27bc1cc6
+# %% ../nbs/02_callbacks.ipynb #4024357a
 def _bs(yb)->int: return (yb[0] if is_listy(yb) else yb).shape[0]
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
@@ -295,12 +308,12 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     nums = torch.tensor(nums, dtype=torch.float32)
     return float((torch.stack(losses).float().cpu() * nums).sum() / nums.sum())
 
-# %% ../nbs/02_callbacks.ipynb #3c46ae95
+# %% ../nbs/02_callbacks.ipynb #d00bed8a
 def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False)->None:
     "Fit `model` on `data` for `epochs` with `loss_func` and `opt`, calling `callbacks` and `metrics` on the way."
     cb_handler = CallbackHandler(callbacks, metrics)
-    pbar = SilentMasterBar(range(epochs)) if silent else master_bar(range(epochs))
+    pbar = make_master_bar(epochs, silent)
     cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
     exception = None
     try:
