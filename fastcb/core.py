@@ -11,7 +11,7 @@ from collections.abc import Iterable, Callable
 from typing import Any, Optional, Union
 
 # %% auto #0
-__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults']
+__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_main_process']
 
 # %% ../nbs/00_core.ipynb #b797037b
 def is_listy(x:Any)->bool:
@@ -38,3 +38,9 @@ def even_mults(start:float, stop:float, n:int)->list[float]:
     if n == 1: return [stop]
     mult = (stop/start) ** (1/(n-1))
     return [start * mult**i for i in range(n)]
+
+# %% ../nbs/00_core.ipynb #610cac3a
+def is_main_process()->bool:
+    "`True` unless this is a non-zero rank of an initialised `torch.distributed` process group."
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0

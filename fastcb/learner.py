@@ -20,9 +20,9 @@ from .callback import Callback, CallbackHandler, fit, validate
 from .schedulers import OneCycleScheduler, LRFinder
 
 # %% auto #0
-__all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'accuracy', 'error_rate',
-           'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner', 'load_callback',
-           'load_learner']
+__all__ = ['data', 'learn', 'default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'accuracy',
+           'error_rate', 'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner',
+           'load_callback', 'load_learner', 'digits_cnn']
 
 # %% ../nbs/05_learner.ipynb #3c749273
 def default_device()->torch.device:
@@ -416,3 +416,17 @@ def load_learner(path:str|Path, fname:str|Path='export.pkl', device=None)->Learn
     learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]
     return learn
+
+# %% ../nbs/05_learner.ipynb #5dbba417
+def digits_cnn(seed:Optional[int]=0)->nn.Module:
+    "A small CNN for 1x8x8 digits (initialised from `seed` unless it is None)."
+    if seed is not None: torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+data = digits_databunch()
+learn = Learner(data, digits_cnn(), loss_func=nn.functional.cross_entropy, metrics=[accuracy, error_rate])
+learn.lr_find()
+learn.recorder.plot(suggestion=True)
