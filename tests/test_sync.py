@@ -1,0 +1,24 @@
+"The notebooks are the source: exporting and cleaning them must reproduce the committed package and notebooks."
+import shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def tracked()->list[str]:
+    "Files git tracks (or every file under nbs/ and fastcb/ outside a git checkout)."
+    try: return subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError): return [str(p.relative_to(ROOT)) for d in ('nbs', 'fastcb') for p in (ROOT/d).rglob('*') if p.is_file()]
+
+def test_export_and_clean_change_nothing(tmp_path):
+    files = [f for f in tracked() if f.startswith(('nbs/', 'fastcb/')) or f == 'pyproject.toml']
+    for f in files:
+        (tmp_path/f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT/f, tmp_path/f)
+    bin_dir = Path(sys.executable).parent
+    for cmd in ('nbdev-export', 'nbdev-clean'):
+        exe = shutil.which(cmd, path=str(bin_dir)) or shutil.which(cmd)
+        subprocess.run([exe], cwd=tmp_path, check=True, capture_output=True)
+    changed = [f for f in files if (tmp_path/f).read_bytes() != (ROOT/f).read_bytes()]
+    new = [str(p.relative_to(tmp_path)) for p in (tmp_path/'fastcb').rglob('*.py') if str(p.relative_to(tmp_path)) not in files]
+    assert not changed and not new, f"Run nbdev-export and nbdev-clean, then commit: changed {changed}, not committed {new}"
