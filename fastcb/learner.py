@@ -20,9 +20,9 @@ from .callback import Callback, CallbackHandler, fit, validate
 from .schedulers import OneCycleScheduler, LRFinder
 
 # %% auto #0
-__all__ = ['data', 'learn', 'default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'accuracy',
-           'error_rate', 'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner',
-           'load_callback', 'load_learner', 'digits_cnn']
+__all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'accuracy', 'error_rate',
+           'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner', 'load_callback',
+           'load_learner', 'digits_cnn']
 
 # %% ../nbs/05_learner.ipynb #3c749273
 def default_device()->torch.device:
@@ -425,8 +425,3 @@ def digits_cnn(seed:Optional[int]=0)->nn.Module:
                          nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
                          nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
-
-data = digits_databunch()
-learn = Learner(data, digits_cnn(), loss_func=nn.functional.cross_entropy, metrics=[accuracy, error_rate])
-learn.lr_find()
-learn.recorder.plot(suggestion=True)

@@ -1,0 +1,30 @@
+"Cross-cutting checks on the exported package: imports, dependencies, the loop's size."
+import ast, inspect, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER = ['core', 'optimizer', 'callback', 'annealing', 'schedulers', 'learner']
+
+def test_import_runs_no_code_and_needs_no_dev_packages():
+    "Importing `fastcb.all` defines things and trains nothing: no sklearn, fastcore or nbdev gets imported."
+    code = "import sys, fastcb.all; print(sorted(m for m in ('sklearn', 'fastcore', 'nbdev', 'IPython') if m in sys.modules))"
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == '[]', out
+
+def test_imports_flow_in_notebook_order():
+    "A module imports only fastcb modules that come before it in notebook order."
+    mods = {p.stem: p for p in (ROOT/'fastcb').glob('*.py') if not p.stem.startswith('_') and p.stem != 'all'}
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                dep = node.module.split('.')[0]
+                if name in ORDER and dep in ORDER: assert ORDER.index(dep) < ORDER.index(name), f"{name} imports later module {dep}"
+
+def test_fit_stays_small():
+    from fastcb.callback import fit
+    assert len(inspect.getsource(fit).splitlines()) <= 35
+
+def test_runtime_dependencies():
+    import tomllib
+    deps = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['dependencies']
+    assert sorted(d.split('>')[0].split('=')[0].split('<')[0] for d in deps) == ['fastprogress', 'matplotlib', 'numpy', 'torch']
