@@ -10,7 +10,7 @@ parameter table, source link, the tests that use it and the one pytest command t
 becomes `index.html` and `README.md`. MkDocs (readthedocs theme, its offline search) turns the Markdown into
 HTML. The build exits 1, naming them, when a public name has no doc entry or no test.
 """
-import argparse, ast, os, base64, copy, filecmp, importlib, inspect, json, logging, re, shutil, subprocess, sys, tempfile, tomllib
+import argparse, ast, base64, filecmp, importlib, inspect, logging, os, re, shutil, subprocess, sys, tempfile, textwrap, tomllib
 from pathlib import Path
 from fastcore.nbio import read_nb
 from fastcore.docments import MarkdownRenderer, docments, _type_str
@@ -33,6 +33,7 @@ class Project:
         self.nbs = self.root/nbd.get('nbs_path', 'nbs')
         self.lib = nbd.get('lib_path', self.name)
         self.repo = proj.get('urls', {}).get('Repository', '').rstrip('/')
+        self.site_url = proj.get('urls', {}).get('Documentation')   # 404.html links absolutely under it
         self.branch = nbd.get('branch', 'main')
 
     def blob(self, path, line=None):
@@ -72,18 +73,21 @@ def show_doc_args(cell) -> list:
     return [ast.unparse(s.value.args[0]) for s in (t.body if t else []) if isinstance(s, ast.Expr) and
             isinstance(s.value, ast.Call) and getattr(s.value.func, 'id', '') == 'show_doc' and s.value.args]
 
-def defined_names(cell) -> list:
-    "Names an exported cell defines: functions, classes (`Class.meth` for `@patch`) and assignments."
-    t, res = parse(src(cell)), []
-    for s in (t.body if t else []):
-        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+def definitions(cell) -> list:
+    "`(name, statement)` for what an exported cell defines: functions, classes (`Class.meth` if `@patch`ed), assignments."
+    res = []
+    for s in getattr(parse(src(cell)), 'body', []):
+        if isinstance(s, DEFS):
             ann = s.args.args[0].annotation if not isinstance(s, ast.ClassDef) and s.args.args else None
-            patched = any('patch' in ast.unparse(d) for d in s.decorator_list) and ann is not None
-            res.append(f'{ast.unparse(ann)}.{s.name}' if patched else s.name)
+            patched = ann is not None and any('patch' in ast.unparse(d) for d in s.decorator_list)
+            res.append((f'{ast.unparse(ann)}.{s.name}' if patched else s.name, s))
         elif isinstance(s, (ast.Assign, ast.AnnAssign)):
-            for tg in (s.targets if isinstance(s, ast.Assign) else [s.target]):
-                res += [n.id for n in ast.walk(tg) if isinstance(n, ast.Name)]
-    return [n for n in res if not n.split('.')[-1].startswith('_')]
+            res += [(n.id, s) for t in (s.targets if isinstance(s, ast.Assign) else [s.target]) for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return [(n, s) for n, s in res if not n.split('.')[-1].startswith('_')]
+
+def defined_names(cell) -> list: return [n for n, _ in definitions(cell)]
 
 # ---- symbol -> tests ----------------------------------------------------------------------------------------------
 def is_test_cell(cell) -> bool:
@@ -137,7 +141,8 @@ def param_table(obj) -> str:
     E = inspect.Parameter.empty
     code = lambda s: f"`{str(s).replace('|', chr(92)+'|')}`"
     anno = lambda v: code(_type_str(v['anno'])) if v.get('anno') not in (None, E) else ''
-    rows = [[code(k), anno(v), code(repr(v['default'])) if v['default'] is not E else '', v['docment'] or '']
+    dflt = lambda o: re.sub(r' at 0x[0-9a-f]+', '', getattr(o, '__name__', None) or repr(o))   # no memory addresses
+    rows = [[code(k), anno(v), code(dflt(v['default'])) if v['default'] is not E else '', v['docment'] or '']
             for k, v in dm.items() if k != 'return']
     if not rows: return ''
     if (ret := dm.get('return', {})) and (anno(ret) or ret.get('docment')): rows.append(['**returns**', anno(ret), '', ret.get('docment') or ''])
@@ -151,6 +156,7 @@ def source_line(p:Project, obj, name:str, mod):
         f = Path(inspect.getsourcefile(obj)).resolve(); line = inspect.getsourcelines(obj)[1]
         if f.is_relative_to(p.root): return f.relative_to(p.root).as_posix(), line
     except (TypeError, OSError): pass
+    if mod is None: return '', None
     f = Path(mod.__file__).resolve()
     m = re.search(rf'^{re.escape(name)}\s*[:=]', f.read_text(), re.M)
     return f.relative_to(p.root).as_posix(), (f.read_text()[:m.start()].count('\n') + 1 if m else None)
@@ -161,13 +167,13 @@ class Entries:
         self.p, self.public, self.nbs, self.tests, self.pages, self.documented, self.shown = p, public, nbs, tests, pages, [], []
 
     def resolve(self, expr:str, mod):
-        ns = {**vars(mod), **self.public}
+        ns = {**(vars(mod) if mod else {}), **self.public}
         try: return eval(expr, ns)
         except Exception as e: print(f'warning: cannot document {expr!r}: {e}', file=sys.stderr)
 
     def entry(self, name:str, obj, mod, nb:Path, assign_src=None, level=3) -> str:
-        path, line = source_line(self.p, obj, name.split('.')[-1] if '.' not in name else name, mod)
-        links = [f'<a href="{self.p.blob(path, line)}">source</a>', f'<a href="{self.p.blob(nb.relative_to(self.p.root).as_posix())}">notebook</a>']
+        path, line = source_line(self.p, obj, name, mod)
+        links = [f'<a href="{self.p.blob(path, line)}">source</a>'] * bool(path) + [f'<a href="{self.p.blob(nb.relative_to(self.p.root).as_posix())}">notebook</a>']
         md = ['<div class="doc-entry" markdown="1">', f'<p class="doc-links">{" · ".join(links)}</p>',
               f"{'#'*level} `{name}` {{: #{name} .doc-name }}"]
         if assign_src: md.append(fence(assign_src, 'python'))
@@ -179,9 +185,11 @@ class Entries:
         return '\n\n'.join(s for s in md if s) + '\n\n</div>'
 
     def methods(self, cls) -> list:
-        "Public methods and properties a class defines itself, in source order, unless shown with `show_doc`."
-        return [m for m, v in vars(cls).items() if not m.startswith('_') and f'{cls.__name__}.{m}' not in self.shown
-                and (inspect.isfunction(v) or isinstance(v, (property, classmethod, staticmethod)))]
+        "Public methods and properties defined in the class body (not `@patch`ed in), unless shown with `show_doc`."
+        try: body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+        except (OSError, TypeError, SyntaxError): return []
+        return [s.name for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and not s.name.startswith('_')
+                and f'{cls.__name__}.{s.name}' not in self.shown and s.name in vars(cls)]
 
     def method(self, cname, m, cls, mod, nb) -> str:
         return self.entry(f'{cname}.{m}', getattr(cls, m) if not isinstance(vars(cls)[m], property) else vars(cls)[m], mod, nb, level=4)
@@ -246,22 +254,26 @@ def render_nb(nb:Path, cells, ents:Entries, mod, files:dict, anchors:dict) -> st
             out += [ents.entry(a, o, mod, nb) for a in shown if (o := ents.resolve(a, mod)) is not None]
             continue
         if d.keys() & EXPORT:
-            emod = importlib.import_module(f"{ents.p.lib}.{d.get('export') or d.get('exports') or mod_name(cells)}") if 'exporti' not in d else None
-            for n in (defined_names(c) if emod else []):
-                if n in ents.shown: continue
-                obj = ents.resolve(n, emod)
-                if obj is None or (n not in ents.public and '.' not in n): continue
-                is_def = any(getattr(s, 'name', None) == n.split('.')[-1] for s in parse(src(c)).body)
-                assign = None if is_def else next(ast.get_source_segment(src(c), s) for s in parse(src(c)).body
-                                                   if n in [x.id for x in ast.walk(s) if isinstance(x, ast.Name)])
-                out.append(ents.entry(n, obj, emod, nb, assign_src=assign))
-            if 'exports' not in d:
-                if defined_names(c): out.append(f'<details class="nb-source" markdown="1"><summary>Exported source</summary>\n\n{fence(src(c), "python")}\n\n</details>')
-                continue
+            out += export_md(c, cells, ents, nb)
+            if 'exports' not in d: continue
         body = [fence(src(c), 'python')] if src(c) and d.get('echo') != 'false' else []
-        body += outputs_md(c, files, page, i) if d.get('output') != 'false' else []
+        if d.get('output') != 'false' and (outs := outputs_md(c, files, page, i)):
+            body.append('<div class="nb-output" markdown="1">\n\n' + '\n\n'.join(outs) + '\n\n</div>')
         if body: out.append(f'<div class="nb-cell" id="cell-{i}" markdown="1">\n\n' + '\n\n'.join(body) + '\n\n</div>')
     return '\n\n'.join(out) + '\n'
+
+def export_md(c, cells, ents:Entries, nb:Path) -> list:
+    "Doc entries for the public names an exported cell defines, then its source folded away (`#| exports` shows it)."
+    d, code, res = c.directives, src(c), []
+    if 'exporti' in d: return []     # internal: no docs, like nbdev
+    mod = importlib.import_module(f"{ents.p.lib}.{d.get('export') or d.get('exports') or mod_name(cells)}")
+    for n, stmt in definitions(c):
+        obj = None if n in ents.shown else ents.resolve(n, mod)
+        if obj is None or (n not in ents.public and '.' not in n): continue
+        res.append(ents.entry(n, obj, mod, nb, assign_src=None if isinstance(stmt, DEFS) else ast.get_source_segment(code, stmt)))
+    if 'exports' not in d and any(isinstance(s, DEFS) for _, s in definitions(c)):
+        res.append(f'<details class="nb-source" markdown="1"><summary>Exported source</summary>\n\n{fence(code, "python")}\n\n</details>')
+    return res
 
 def mod_name(cells) -> str:
     return next((c.directives['default_exp'] for c in cells if c.cell_type == 'code' and 'default_exp' in c.directives), '')
@@ -279,7 +291,7 @@ def readme_md(cells) -> str:
     return '\n\n'.join(s.strip() for s in out if s.strip()) + '\n'
 
 # ---- build --------------------------------------------------------------------------------------------------------
-def build(root=ROOT, site:Path=None, readme:Path=None, check_cover=True) -> list:
+def build(root=ROOT, site:Path=None, readme:Path=None) -> list:
     "Write the site to `site` and README to `readme`; return the problems found (names without docs or tests)."
     p = Project(root)
     site, readme = Path(site or p.root/'docs'), Path(readme or p.root/'README.md')
@@ -297,23 +309,23 @@ def build(root=ROOT, site:Path=None, readme:Path=None, check_cover=True) -> list
         mdir.mkdir()
         for nb, cells in nbs.items():
             mod = importlib.import_module(f'{p.lib}.{mod_name(cells)}') if mod_name(cells) else None
-            (mdir/f'{page_name(nb)}.md').write_text(render_nb(nb, cells, ents, mod, files, anchors))
+            (mdir/f'{page_name(nb)}.md').write_text(render_nb(nb, cells, ents, mod, files, anchors), encoding='utf-8')
             title = next((m.group(1) for c in cells if c.cell_type == 'markdown' and (m := re.match(r'#\s+(.+)', c.source.strip()))), nb.stem)
             nav.append({title: f'{page_name(nb)}.md'})
         if idx_cells is not None:
-            (mdir/'index.md').write_text(render_nb(index, idx_cells, ents, None, files, anchors))
-            readme.write_text(readme_md(idx_cells))
+            (mdir/'index.md').write_text(render_nb(index, idx_cells, ents, None, files, anchors), encoding='utf-8')
+            readme.parent.mkdir(parents=True, exist_ok=True)
+            readme.write_text(readme_md(idx_cells), encoding='utf-8')
         else:
-            (mdir/'index.md').write_text(f'# {p.name}\n\n> {p.description}\n\n' + ''.join(f'- [{t}]({f})\n' for d in nav[1:] for t, f in d.items()))
+            (mdir/'index.md').write_text(f'# {p.name}\n\n> {p.description}\n\n' + ''.join(f'- [{t}]({f})\n' for d in nav[1:] for t, f in d.items()), encoding='utf-8')
         for fn, data in files.items(): (mdir/fn).parent.mkdir(exist_ok=True); (mdir/fn).write_bytes(data)
         shutil.copytree(Path(__file__).parent/'docs_theme', mdir/'css')
         from pygments.formatters import HtmlFormatter
         (mdir/'css'/'pygments.css').write_text(HtmlFormatter(style='default').get_style_defs('.codehilite') + '\n')
         mkdocs_build(p, mdir, site, nav)
     problems = []
-    if check_cover:
-        if miss := [n for n in public if n not in ents.documented]: problems.append('Public names with no doc entry: ' + ', '.join(miss))
-        if miss := [n for n in public if not tests[n]]: problems.append('Public names with no test: ' + ', '.join(miss))
+    if miss := [n for n in public if n not in ents.documented]: problems.append('Public names with no doc entry: ' + ', '.join(miss))
+    if miss := [n for n in public if not tests[n]]: problems.append('Public names with no test: ' + ', '.join(miss))
     return problems
 
 def mkdocs_build(p:Project, mdir:Path, site:Path, nav:list):
@@ -322,7 +334,7 @@ def mkdocs_build(p:Project, mdir:Path, site:Path, nav:list):
     logging.getLogger('mkdocs').setLevel(logging.ERROR)
     os.environ['SOURCE_DATE_EPOCH'] = '0'   # mkdocs stamps the build date into index.html otherwise
     cfg = load_config(str(Path(__file__).parent.parent/'mkdocs.yml'), docs_dir=str(mdir), site_dir=str(site),
-                      nav=nav, site_name=p.name, site_description=p.description, repo_url=p.repo or None)
+                      nav=nav, site_name=p.name, site_description=p.description, repo_url=p.repo or None, site_url=p.site_url)
     mk_build(cfg)
     for f in ('sitemap.xml', 'sitemap.xml.gz'): (site/f).unlink(missing_ok=True)   # carry build dates
     (site/'.nojekyll').write_text('')
