@@ -101,6 +101,7 @@ def is_test_cell(cell) -> bool:
 def find_tests(p:Project, nbs:dict, names) -> dict:
     "name -> sorted test locations `(label, nodeid)`: notebook test cells and `tests/*.py` functions using the name."
     cells = [(nb, i, c) for nb, cs in nbs.items() for i, c in enumerate(cs) if is_test_cell(c)]
+    texts = {nb: '\n'.join(c.source for c in cs if c.cell_type == 'code') for nb, cs in nbs.items()}
     funcs = []
     for f in sorted((p.root/'tests').glob('test_*.py')):
         if f.stem.startswith('test_docs') or not (t := parse(f.read_text())): continue
@@ -115,8 +116,9 @@ def find_tests(p:Project, nbs:dict, names) -> dict:
     for name in names:
         short = name.split('.')[-1]
         pat = re.compile(rf'(\.|\bdef ){re.escape(short)}\b' if '.' in name else rf'(?<![\w.]){re.escape(name)}(?!\w)')
+        cls = re.compile(rf'\b{re.escape(name.split(".")[0])}\b') if '.' in name else None   # a method: its class's notebooks
         found = [(f'{nb.name} cell {i}', f"tests/test_notebooks.py::test_notebook{'_slow' if 'slow' in c.directives else ''}[{nb.stem}]")
-                 for nb, i, c in cells if pat.search(src(c))]
+                 for nb, i, c in cells if pat.search(src(c)) and (not cls or cls.search(texts[nb]))]
         res[name] = found + [(nid, nid) for nid, used in funcs if short in used]
     return res
 
@@ -195,14 +197,16 @@ class Entries:
         return self.entry(f'{cname}.{m}', getattr(cls, m) if not isinstance(vars(cls)[m], property) else vars(cls)[m], mod, nb, level=4)
 
     def tests_md(self, name, tests) -> str:
+        "The one command running `tests`, then where they are: notebook cells (linked, per notebook) and test functions."
         if not tests: return f'<p class="doc-tests">No tests found for <code>{name}</code>.</p>'
-        items = [f'<li><a href="{self.link(label)}">{label}</a></li>' if self.link(label) else f'<li>{label}</li>' for label, _ in tests]
+        by_nb = {}
+        for label, _ in tests:
+            nb, _, i = label.partition(' cell ')
+            if i: by_nb.setdefault(nb, []).append(f'<a href="{self.pages[(nb, int(i))]}.html#cell-{i}">{i}</a>')
+        items = [f'{nb} cell{"s" * (len(ls) > 1)} {", ".join(ls)}' for nb, ls in by_nb.items()]
+        items += [label for label, _ in tests if ' cell ' not in label]
         return (f'<div class="doc-tests"><p>Tests found for <code>{name}</code>: <code>{test_command(tests)}</code></p>'
-                f'<ul>{"".join(items)}</ul></div>')
-
-    def link(self, label:str):
-        m = re.match(r'(.+\.ipynb) cell (\d+)$', label)
-        if m and (m.group(1), int(m.group(2))) in self.pages: return f'{self.pages[(m.group(1), int(m.group(2)))]}.html#cell-{m.group(2)}'
+                f'<ul>{"".join(f"<li>{i}</li>" for i in items)}</ul></div>')
 
 def outputs_md(cell, files:dict, stem:str, i:int) -> list:
     "Markdown for a code cell's saved outputs; images go to `files` (path -> bytes)."
@@ -305,19 +309,21 @@ def build(root=ROOT, site:Path=None, readme:Path=None) -> list:
     anchors = {n: page_name(nb) for nb, cs in nbs.items() for c in cs if c.cell_type == 'code'
                for n in (defined_names(c) if c.directives.keys() & {'export', 'exports'} else []) + show_doc_args(c)}
     with tempfile.TemporaryDirectory() as tmp:
-        mdir, files, nav = Path(tmp)/'md', {}, [{'Home': 'index.md'}]
+        mdir, files, nav, toc = Path(tmp)/'md', {}, [{'Home': 'index.md'}], []
         mdir.mkdir()
         for nb, cells in nbs.items():
             mod = importlib.import_module(f'{p.lib}.{mod_name(cells)}') if mod_name(cells) else None
             (mdir/f'{page_name(nb)}.md').write_text(render_nb(nb, cells, ents, mod, files, anchors), encoding='utf-8')
-            title = next((m.group(1) for c in cells if c.cell_type == 'markdown' and (m := re.match(r'#\s+(.+)', c.source.strip()))), nb.stem)
-            nav.append({title: f'{page_name(nb)}.md'})
+            first = next((c.source.strip() for c in cells if c.cell_type == 'markdown'), '')
+            title, summary = re.match(r'(?:#\s+(.+))?\s*(?:>\s*(.+))?', first).groups()
+            nav.append({title or nb.stem: f'{page_name(nb)}.md'})
+            toc.append(f'- [{title or nb.stem}]({page_name(nb)}.md)' + (f': {summary}' if summary else ''))
         if idx_cells is not None:
             (mdir/'index.md').write_text(render_nb(index, idx_cells, ents, None, files, anchors), encoding='utf-8')
             readme.parent.mkdir(parents=True, exist_ok=True)
             readme.write_text(readme_md(idx_cells), encoding='utf-8')
         else:
-            (mdir/'index.md').write_text(f'# {p.name}\n\n> {p.description}\n\n' + ''.join(f'- [{t}]({f})\n' for d in nav[1:] for t, f in d.items()), encoding='utf-8')
+            (mdir/'index.md').write_text(f'# {p.name}\n\n> {p.description}\n\n' + linkify('\n'.join(toc), anchors, 'index') + '\n', encoding='utf-8')
         for fn, data in files.items(): (mdir/fn).parent.mkdir(exist_ok=True); (mdir/fn).write_bytes(data)
         shutil.copytree(Path(__file__).parent/'docs_theme', mdir/'css')
         from pygments.formatters import HtmlFormatter
