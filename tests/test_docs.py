@@ -51,7 +51,7 @@ def make_sample(root:Path, untested=False, undocumented=False) -> Path:
              md('## Doubling\nWe use `double` a lot.'),
              cell('#| export\ndef double(x:int, # the number to double\n          )->int:\n    "Double `x`."\n    return 2*x\n\nclass Thing:\n    "A thing that goes."\n'
                   '    def __init__(self, n:int=1): self.n = n\n    def go(self, k:int=2)->int:\n        "Go `k` steps."\n        return self.n*k'),
-             cell('#| hide\nHIDDEN_CELL_MARKER = 1'),
+             cell('#| hide\nHIDDEN_CELL_MARKER = double(0)'),
              cell('#| eval: false\nprint("shown code")\nx = 1  #| hide_line'),
              cell('assert double(2) == 4\nplot_of_doubles()', [img]),
              cell('Thing(2).go(3)', [html]),
@@ -81,6 +81,7 @@ def test_sample_page(sample):
     assert re.search(r'href="https://github.com/x/smp_\w+/blob/main/smp_\w+/core.py#L3"', page)  # source link, line
     assert 'tests/test_notebooks.py::test_notebook[00_core]' in page and 'tests/test_sample.py::test_thing' in page
     assert 'HIDDEN_CELL_MARKER' not in page and '#|' not in page and 'skip_exec' not in page    # hidden, directives
+    assert '00_core.ipynb cells 4 (hidden), <a href="core.html#cell-6">6</a>' in page       # test cells of `double`
     assert 'shown code' in page and 'only the output' in page and 'print(&quot;only' not in page
     assert '<table class="dataframe">' in page and 'core_files/cell6_0.png' in page
     assert (sample/'out'/'docs'/'core_files'/'cell6_0.png').read_bytes() == png()

@@ -202,7 +202,8 @@ class Entries:
         by_nb = {}
         for label, _ in tests:
             nb, _, i = label.partition(' cell ')
-            if i: by_nb.setdefault(nb, []).append(f'<a href="{self.pages[(nb, int(i))]}.html#cell-{i}">{i}</a>')
+            page = self.pages.get((nb, int(i or 0)))
+            if i: by_nb.setdefault(nb, []).append(f'<a href="{page}.html#cell-{i}">{i}</a>' if page else f'{i} (hidden)')
         items = [f'{nb} cell{"s" * (len(ls) > 1)} {", ".join(ls)}' for nb, ls in by_nb.items()]
         items += [label for label, _ in tests if ' cell ' not in label]
         return (f'<div class="doc-tests"><p>Tests found for <code>{name}</code>: <code>{test_command(tests)}</code></p>'
@@ -304,7 +305,8 @@ def build(root=ROOT, site:Path=None, readme:Path=None) -> list:
     index = p.nbs/'index.ipynb'
     idx_cells = read_nb(index).cells if index.exists() else None
     tests = find_tests(p, nbs, list(public))
-    pages = {(nb.name, i): page_name(nb) for nb, cs in nbs.items() for i, _ in enumerate(cs)}
+    shown = lambda c: c.cell_type != 'code' or not (c.directives.keys() & HIDE or c.directives.get('include') == 'false')
+    pages = {(nb.name, i): page_name(nb) for nb, cs in nbs.items() for i, c in enumerate(cs) if shown(c)}  # link targets
     ents = Entries(p, public, nbs, tests, pages)
     anchors = {n: page_name(nb) for nb, cs in nbs.items() for c in cs if c.cell_type == 'code'
                for n in (defined_names(c) if c.directives.keys() & {'export', 'exports'} else []) + show_doc_args(c)}
