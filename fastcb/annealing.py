@@ -13,13 +13,14 @@ import matplotlib.pyplot as plt
 from .core import is_listy
 
 # %% auto #0
-__all__ = ['Number', 'AnnealFunc', 'annealing_no', 'annealing_linear', 'annealing_exp', 'annealing_cos', 'do_annealing_poly',
-           'annealing_poly', 'plot_annealers', 'Scheduler']
+__all__ = ['annealing_no', 'annealing_linear', 'annealing_exp', 'annealing_cos', 'do_annealing_poly', 'annealing_poly',
+           'plot_annealers', 'Scheduler']
 
 # %% ../nbs/03_annealing.ipynb #2ae968b9
 Number = Union[int, float]
 AnnealFunc = Callable[[Number, Number, float], Number]
 
+# %% ../nbs/03_annealing.ipynb #af7aa3af
 def annealing_no(start:Number, end:Number, pct:float)->Number:
     "No annealing, always return `start`."
     return start
@@ -44,7 +45,7 @@ def annealing_poly(degree:Number)->AnnealFunc:
     "Anneal polynomically from `start` to `end` as `pct` goes from 0.0 to 1.0."
     return partial(do_annealing_poly, degree=degree)
 
-# %% ../nbs/03_annealing.ipynb #d46b5c1d
+# %% ../nbs/03_annealing.ipynb #261773b7
 def plot_annealers(start:Number=2, end:Number=0.1, n:int=100, return_fig:bool=False):
     "Plot every annealing function from `start` to `end`."
     fns = [annealing_no, annealing_linear, annealing_exp, annealing_cos, annealing_poly(0.8)]
@@ -55,7 +56,7 @@ def plot_annealers(start:Number=2, end:Number=0.1, n:int=100, return_fig:bool=Fa
     ax.set_xlabel('pct'); ax.legend()
     if return_fig: return fig
 
-# %% ../nbs/03_annealing.ipynb #dd7d2a26
+# %% ../nbs/03_annealing.ipynb #c4bfe607
 class Scheduler:
     "Used to \"step\" from start,end (`vals`) over `n_iter` iterations on a schedule defined by `func`"
     def __init__(self, vals:Union[Number, tuple], n_iter:int, func:Optional[AnnealFunc]=None):
