@@ -119,3 +119,8 @@ def test_fastcb_build(tmp_path):
     html = ''.join(f.read_text() for f in (tmp_path/'a'/'docs').glob('*.html'))
     names = bd.public_names(bd.Project(ROOT))
     assert names and [n for n in names if f'id="{n}"' not in html] == []
+
+def test_committed_docs_are_current():
+    "The committed docs/ and README.md are what the notebooks build today (rebuild: python tools/build_docs.py)."
+    r = run_build('--check')
+    assert r.returncode == 0, r.stdout + r.stderr
