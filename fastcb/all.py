@@ -8,13 +8,15 @@ Docs: https://fastcb.github.io/fastcb/all.html.md"""
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #e51add70
-from . import core, optimizer, callback, annealing, schedulers, learner
+from . import core, optimizer, callback, annealing, schedulers, learner, precision, rnn
 from .core import *
 from .optimizer import *
 from .callback import *
 from .annealing import *
 from .schedulers import *
 from .learner import *
+from .precision import *
+from .rnn import *
 
-_modules = [core, optimizer, callback, annealing, schedulers, learner]
+_modules = [core, optimizer, callback, annealing, schedulers, learner, precision, rnn]
 __all__ = [name for m in _modules for name in m.__all__]

@@ -238,9 +238,9 @@ class GradientClipping(LearnerCallback):
     def __init__(self, learn:Learner, clip:float=0.):
         super().__init__(learn)
         self.clip = clip
-    def on_backward_end(self, **kwargs:Any)->None:
-        "Clip the gradient before the optimizer step."
-        if self.clip: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip)
+    def on_backward_end(self, skip_zero:bool, **kwargs:Any)->None:
+        "Clip the gradient before the optimizer step, unless gradients are being accumulated (`skip_zero`)."
+        if self.clip and not skip_zero: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip)
 
 # %% ../nbs/05_learner.ipynb #bd32a4fa
 def atomic_save(obj:Any, path:str|Path)->Path:
