@@ -8,7 +8,7 @@ Docs: https://fastcb.github.io/fastcb/all.html.md"""
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #e51add70
-from . import core, optimizer, callback, annealing, schedulers, learner, precision, rnn
+from . import core, optimizer, callback, annealing, schedulers, learner, precision, rnn, checkpoint
 from .core import *
 from .optimizer import *
 from .callback import *
@@ -17,6 +17,7 @@ from .schedulers import *
 from .learner import *
 from .precision import *
 from .rnn import *
+from .checkpoint import *
 
-_modules = [core, optimizer, callback, annealing, schedulers, learner, precision, rnn]
+_modules = [core, optimizer, callback, annealing, schedulers, learner, precision, rnn, checkpoint]
 __all__ = [name for m in _modules for name in m.__all__]

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import dis, inspect, sys
+import copy, dis, inspect, random, signal, sys, threading, warnings
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
@@ -15,8 +15,9 @@ from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NO
 from .core import listify, is_listy
 
 # %% auto #0
-__all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'call_plan', 'CallbackHandler', 'AverageMetric', 'TableBar',
-           'SilentMasterBar', 'make_master_bar', 'child_bar', 'loss_batch', 'validate', 'fit']
+__all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state', 'set_rng_state', 'call_plan',
+           'CallbackHandler', 'AverageMetric', 'TableBar', 'SilentMasterBar', 'make_master_bar', 'child_bar',
+           'loss_batch', 'validate', 'fit']
 
 # %% ../nbs/02_callbacks.ipynb #e6a2b101
 _events = ['train_begin', 'epoch_begin', 'batch_begin', 'loss_begin', 'backward_begin', 'backward_end',
@@ -53,15 +54,28 @@ class Callback:
         to_remove = ['exclude', 'not_min'] + list(self.exclude) + (list(self.not_min) if minimal else [])
         return {k:v for k,v in self.__dict__.items() if k not in to_remove}
 
+    def state_dict(self)->Optional[dict]:
+        "The state a checkpoint keeps: `get_state(minimal=False)` less live objects (modules, optimizers, bars, functions)."
+        return {k:v for k,v in self.get_state(minimal=False).items() if not _is_live(v)}
+
+    def load_state_dict(self, sd:dict)->None:
+        "Set the attributes in `sd` (from `state_dict`) back, as copies."
+        if not isinstance(sd, dict): raise TypeError(f"{self.name}.load_state_dict takes a dict from state_dict(), got {type(sd).__name__}")
+        for k,v in copy.deepcopy(sd).items(): setattr(self, k, v)
+
     @property
     def name(self)->str: return type(self).__name__
     def __repr__(self)->str: return self.name
+
+def _is_live(v)->bool:
+    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback or function?"
+    return callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback))
 
 def cb_order(cb:Callback)->int:
     "The `order` of `cb` (fastai v1's `_order` wins if a class sets it)."
     return getattr(cb, '_order', cb.order)
 
-# %% ../nbs/02_callbacks.ipynb #04cd3e7b
+# %% ../nbs/02_callbacks.ipynb #50034f8b
 class SmoothenValue:
     "Create a smooth moving average for a value (loss, etc) using `beta`."
     def __init__(self, beta:float): self.beta, self.n, self.mov_avg, self.smooth = beta, 0, 0., None
@@ -71,13 +85,40 @@ class SmoothenValue:
         self.mov_avg = self.beta * self.mov_avg + (1 - self.beta) * val
         self.smooth = self.mov_avg / (1 - self.beta ** self.n)
 
-# %% ../nbs/02_callbacks.ipynb #414f51bd
+# %% ../nbs/02_callbacks.ipynb #082c2280
+def _dl_generators(data)->list:
+    "The distinct `torch.Generator`s of `data`'s dataloaders and their samplers."
+    gens = []
+    for dl in (getattr(data, 'train_dl', None), getattr(data, 'valid_dl', None)):
+        dl = getattr(dl, 'dl', dl)   # unwrap a device wrapper
+        for o in (dl, getattr(dl, 'sampler', None), getattr(getattr(dl, 'batch_sampler', None), 'sampler', None)):
+            g = getattr(o, 'generator', None)
+            if isinstance(g, torch.Generator) and all(g is not h for h in gens): gens.append(g)
+    return gens
+
+def get_rng_state(data=None)->dict:
+    "The states of torch's (CPU and GPU), numpy's and python's generators, and of `data`'s dataloader generators."
+    return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            'numpy': np.random.get_state(), 'random': random.getstate(), 'dl': [g.get_state() for g in _dl_generators(data)]}
+
+def set_rng_state(sd:dict, data=None)->None:
+    "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
+    gens = _dl_generators(data)
+    if len(gens) != len(sd['dl']):
+        raise ValueError(f"The saved random state has {len(sd['dl'])} dataloader generator(s), this data has {len(gens)}: "
+                         "build the dataloaders as in the run that saved it (a shuffled DataLoader with generator=...)")
+    torch.set_rng_state(sd['torch'])
+    if sd['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(sd['cuda'])
+    np.random.set_state(sd['numpy']); random.setstate(sd['random'])
+    for g, st in zip(gens, sd['dl']): g.set_state(st)
+
+# %% ../nbs/02_callbacks.ipynb #aa61bbd8
 state_keys = ('n_epochs', 'epoch', 'iteration', 'num_batch', 'last_input', 'last_target', 'last_output',
               'last_loss', 'smooth_loss', 'last_metrics', 'pbar', 'train', 'stop_training', 'stop_epoch',
               'skip_step', 'skip_zero', 'skip_bwd', 'skip_validate', 'opt', 'model', 'data')
-_event_extras = {'train_begin': ('metrics_names',), 'train_end': ('exception',)}
+_event_extras = {'train_begin': ('metrics_names', 'cb_handler'), 'train_end': ('exception',)}
 
-# %% ../nbs/02_callbacks.ipynb #c084edb9
+# %% ../nbs/02_callbacks.ipynb #82d3d91f
 def _reads_name(f:Callable, name:str)->bool:
     "Could `f`'s body read the local `name`? (`True` when unsure.)"
     code = getattr(getattr(f, '__func__', f), '__code__', None)
@@ -102,7 +143,7 @@ def call_plan(f:Callable, event:str)->Optional[tuple]:
             raise TypeError(f"{f.__qualname__} takes '{p.name}', which is not a state key at on_{event}; valid keys: {', '.join(known)}")
     return tuple(names)
 
-# %% ../nbs/02_callbacks.ipynb #8a41e400
+# %% ../nbs/02_callbacks.ipynb #4ffbca31
 class CallbackHandler:
     "Manage all of the registered `callbacks` and `metrics`, smoothing loss by momentum `beta`."
     def __init__(self, callbacks:Collection[Callback]=None, metrics:Collection=None, beta:float=0.98):
@@ -110,6 +151,7 @@ class CallbackHandler:
         self.callbacks = sorted([_check_cb(cb) for cb in listify(callbacks)] + metrics, key=cb_order)
         self.metrics, self.beta = metrics, beta
         self.state = dict.fromkeys(state_keys)
+        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.stopped_at = None, 0, None, False, None
         self.resolve()
 
     def resolve(self)->None:
@@ -144,18 +186,24 @@ class CallbackHandler:
                          for e in _events if self.plans[e])
 
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
-        "About to start learning (`kwargs`: `opt`, `model`, `data`)."
+        "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
+        self.interrupted, self.stopped_at = False, None
         self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
                           train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
                           skip_bwd=False, skip_validate=False, **kwargs)
+        rs = self.resume_sd
+        if rs is not None: self._resume_position(rs)
         self.resolve()
-        self('train_begin', metrics_names=[getattr(m, 'name', type(m).__name__) for m in self.metrics])
+        self('train_begin', metrics_names=[getattr(m, 'name', type(m).__name__) for m in self.metrics], cb_handler=self)
+        if rs is not None: self._resume_callbacks(rs)
 
     def on_epoch_begin(self)->None:
-        "Handle new epoch."
+        "Handle new epoch (not when resuming inside it: it began before the checkpoint)."
+        if self.skip: return
         self.state['num_batch'] = 0
         self('epoch_begin')
+        self.epoch_rng = get_rng_state(self.state['data'])   # what the epoch's shuffle is drawn from
 
     def on_batch_begin(self, xb:Tensor, yb:Tensor, train:bool=True)->tuple:
         "Handle new batch `xb`,`yb` in `train` or validation."
@@ -194,7 +242,9 @@ class CallbackHandler:
         s = self.state
         s['last_loss'] = loss
         self('batch_end')
-        if s['train']: s['iteration'] += 1; s['num_batch'] += 1
+        if s['train']:
+            s['iteration'] += 1; s['num_batch'] += 1
+            if self.interrupted: s['stop_epoch'] = s['stop_training'] = s['skip_validate'] = True
         return s['stop_epoch']
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
@@ -208,6 +258,68 @@ class CallbackHandler:
         "Handle end of training, `exception` is the exception raised during training, or None."
         self('train_end', exception=exception)
 
+    def check_interrupt(self, in_epoch:bool=False)->None:
+        "Raise `KeyboardInterrupt` if Ctrl-C was pressed: at the end of a training batch (`in_epoch`) or of an epoch."
+        if not self.interrupted or (in_epoch and not self.state['stop_epoch']): return
+        self.stopped_at = 'batch' if in_epoch else 'epoch'
+        raise KeyboardInterrupt(f"Interrupted at the end of {'a training batch' if in_epoch else 'an epoch'} "
+                                f"(epoch {self.state['epoch']}, iteration {self.state['iteration']})")
+
+    def keyed_callbacks(self)->dict:
+        "The callbacks (but a dataset's), keyed by class name and index among those of that class: `Recorder.0`."
+        res, seen = {}, {}
+        for cb in self.callbacks:
+            if cb is getattr(self, 'cb_dl', None): continue
+            name = type(cb).__name__
+            res[f"{name}.{seen.get(name, 0)}"] = cb
+            seen[name] = seen.get(name, 0) + 1
+        return res
+
+    def cb_states(self)->dict:
+        "Each callback's `state_dict()` (those that return None left out), keyed as in `keyed_callbacks`."
+        return {k: sd for k, cb in self.keyed_callbacks().items() if (sd := cb.state_dict()) is not None}
+
+    def state_dict(self)->dict:
+        "What resuming needs: the position, the smoothing, each callback's state, the random states now and at the epoch's start."
+        s = self.state
+        return {'position': {k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training')},
+                'smoothener': dict(vars(self.smoothener)), 'callbacks': self.cb_states(),
+                'rng': get_rng_state(s['data']), 'epoch_rng': self.epoch_rng}
+
+    def load_state_dict(self, sd:dict)->None:
+        "Resume from `sd` (a `state_dict()`) at the next `on_train_begin`."
+        want = {'position', 'smoothener', 'callbacks', 'rng', 'epoch_rng'}
+        if not isinstance(sd, dict) or set(sd) != want:
+            raise ValueError(f"Expected CallbackHandler.state_dict()'s keys {sorted(want)}, got {sorted(sd) if isinstance(sd, dict) else type(sd).__name__}")
+        self.resume_sd = sd
+
+    def _resume_position(self, sd:dict)->None:
+        "Restore the position and the smoothing, before the callbacks start (the schedulers fast-forward from `iteration`)."
+        pos, s = sd['position'], self.state
+        s['epoch'], s['iteration'], s['num_batch'] = pos['epoch'], pos['iteration'], pos['num_batch']
+        if pos.get('stop_training'): s['stop_training'] = True
+        for k, v in sd['smoothener'].items(): setattr(self.smoothener, k, v)
+        s['smooth_loss'], self.skip = self.smoothener.smooth, pos['num_batch']
+
+    def _resume_callbacks(self, sd:dict)->None:
+        "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
+        mine, saved = self.cb_states(), sd['callbacks']
+        lost = [k for k in saved if k not in mine]
+        if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
+                                  f"(it has {', '.join(mine) or 'none'}): resume with the callbacks of the run that saved it")
+        new = [k for k in mine if k not in saved]
+        if new: warnings.warn(f"Callback(s) {', '.join(new)} have no state in the checkpoint: they start afresh")
+        cbs = self.keyed_callbacks()
+        for k, st in saved.items(): cbs[k].load_state_dict(st)
+        self.epoch_rng = sd['epoch_rng']
+        if not self.skip: set_rng_state(sd['rng'], self.state['data'])
+
+    def skip_seen(self, dl):
+        "`dl`, less the batches already seen when resuming inside an epoch (the same shuffle, then the saved random state)."
+        if not self.skip: return dl
+        k, self.skip = self.skip, 0
+        return _SkipDL(dl, k, self.resume_sd['epoch_rng'], self.resume_sd['rng'], self.state['data'])
+
     def set_dl(self, dl)->None:
         "Set the current `dl` used: a dataset that is itself a `Callback` takes part while `dl` runs."
         if getattr(self, 'cb_dl', None) is not None: self.callbacks.remove(self.cb_dl)
@@ -215,6 +327,19 @@ class CallbackHandler:
         self.cb_dl = ds if isinstance(ds, Callback) else None
         if self.cb_dl is not None: self.callbacks = sorted(self.callbacks + [self.cb_dl], key=cb_order)
         self.resolve()
+
+class _SkipDL:
+    "Iterate `dl` from the random state `start_rng`, drop its first `k` batches, then continue from `rng`."
+    def __init__(self, dl, k:int, start_rng:dict, rng:dict, data): self.dl, self.k, self.start_rng, self.rng, self.data = dl, k, start_rng, rng, data
+    def __len__(self)->int: return len(self.dl) - self.k
+    def __iter__(self):
+        set_rng_state(self.start_rng, self.data)
+        it = iter(self.dl)
+        for i in range(self.k):
+            if next(it, None) is None:
+                raise ValueError(f"Resuming after batch {self.k} of an epoch, but the training dataloader has only {i} batches")
+        set_rng_state(self.rng, self.data)
+        yield from it
 
 def _overrides(cb:Callback, meth:str)->bool: return getattr(type(cb), meth) is not getattr(Callback, meth)
 
@@ -226,7 +351,7 @@ def _check_cb(cb)->Callback:
     if not isinstance(cb, Callback): raise TypeError(f"{cb!r} is not a Callback: callbacks must subclass fastcb's Callback")
     return cb
 
-# %% ../nbs/02_callbacks.ipynb #82d3d91f
+# %% ../nbs/02_callbacks.ipynb #bb5df28c
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
     order = -20  # before the callbacks that read `last_metrics` at `on_epoch_end`
@@ -247,7 +372,7 @@ class AverageMetric(Callback):
         if not self.count: return None
         return {'last_metrics': last_metrics + [float(self.val / self.count)]}
 
-# %% ../nbs/02_callbacks.ipynb #d80e0571
+# %% ../nbs/02_callbacks.ipynb #4024357a
 class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
     def __init__(self, gen): self.main_bar, self.gen, self.widths = None, gen, None
@@ -272,7 +397,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`; `gen` itself when `pbar` draws no bars."
     return gen if pbar is None or isinstance(pbar, TableBar) else progress_bar(gen, parent=pbar)
 
-# %% ../nbs/02_callbacks.ipynb #bb5df28c
+# %% ../nbs/02_callbacks.ipynb #34665020
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given."
@@ -280,7 +405,11 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     out = model(*xb) if is_listy(xb) else model(xb)
     out = cb_handler.on_loss_begin(out)
     if loss_func is None: return out.detach(), yb
+    _check_batch(out, yb)
     loss = loss_func(out, *yb) if is_listy(yb) else loss_func(out, yb)
+    if not isinstance(loss, Tensor) or loss.ndim != 0:
+        raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
+                         "reduce it (e.g. reduction='mean')")
     if opt is not None:
         loss, skip_bwd = cb_handler.on_backward_begin(loss)
         if not skip_bwd: loss.backward()
@@ -288,7 +417,15 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         if not cb_handler.on_step_end(): opt.zero_grad()
     return loss.detach()
 
-# %% ../nbs/02_callbacks.ipynb #4024357a
+# %% ../nbs/02_callbacks.ipynb #18761efe
+def _check_batch(out, yb)->None:
+    "Check `out` has one row per item of the target `yb`."
+    yb = yb[0] if is_listy(yb) and len(yb) else yb
+    if isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim and out.shape[0] != yb.shape[0]:
+        raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
+                         f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
+
+# %% ../nbs/02_callbacks.ipynb #f490096f
 def _bs(yb)->int: return (yb[0] if is_listy(yb) else yb).shape[0]
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
@@ -308,31 +445,53 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     nums = torch.tensor(nums, dtype=torch.float32)
     return float((torch.stack(losses).float().cpu() * nums).sum() / nums.sum())
 
-# %% ../nbs/02_callbacks.ipynb #d00bed8a
+# %% ../nbs/02_callbacks.ipynb #a5cc6af4
 def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Collection[Callback]=None,
-        metrics:Collection=None, silent:bool=False)->None:
+        metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
     "Fit `model` on `data` for `epochs` with `loss_func` and `opt`, calling `callbacks` and `metrics` on the way."
     cb_handler = CallbackHandler(callbacks, metrics)
+    if resume is not None: cb_handler.load_state_dict(resume)
     pbar = make_master_bar(epochs, silent)
-    cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
     exception = None
-    try:
-        for epoch in pbar:
-            if epoch < cb_handler.state['epoch']: continue  # resumed past this epoch
-            model.train()
-            cb_handler.set_dl(data.train_dl)
-            cb_handler.on_epoch_begin()
-            for xb,yb in child_bar(data.train_dl, pbar):
-                xb, yb = cb_handler.on_batch_begin(xb, yb)
-                loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler)
-                if cb_handler.on_batch_end(loss): break
-            valid_dl = getattr(data, 'valid_dl', None)
-            val_loss = None
-            if valid_dl is not None and not cb_handler.state['skip_validate']:
-                cb_handler.set_dl(valid_dl)
-                val_loss = validate(model, valid_dl, loss_func, cb_handler, pbar)
-            if cb_handler.on_epoch_end(val_loss): break
-    except BaseException as e:
-        exception = e
-        raise
-    finally: cb_handler.on_train_end(exception)
+    with _StopOnInterrupt(cb_handler):
+        cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
+        try:
+            for epoch in pbar:
+                if epoch < cb_handler.state['epoch']: continue  # resumed past this epoch
+                if cb_handler.state['stop_training']: break
+                model.train()
+                cb_handler.set_dl(data.train_dl)
+                cb_handler.on_epoch_begin()
+                for xb,yb in child_bar(cb_handler.skip_seen(data.train_dl), pbar):
+                    xb, yb = cb_handler.on_batch_begin(xb, yb)
+                    loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler)
+                    if cb_handler.on_batch_end(loss): break
+                if not cb_handler.state['num_batch']: raise ValueError(f"Epoch {epoch}: data.train_dl yielded no batch (an empty dataset?)")
+                cb_handler.check_interrupt(in_epoch=True)
+                valid_dl = getattr(data, 'valid_dl', None)
+                val_loss = None
+                if valid_dl is not None and not cb_handler.state['skip_validate']:
+                    cb_handler.set_dl(valid_dl)
+                    val_loss = validate(model, valid_dl, loss_func, cb_handler, pbar)
+                stop = cb_handler.on_epoch_end(val_loss)
+                cb_handler.check_interrupt()
+                if stop: break
+            cb_handler.check_interrupt()
+        except BaseException as e:
+            exception = e
+            raise
+        finally: cb_handler.on_train_end(exception)
+
+class _StopOnInterrupt:
+    "While training, make Ctrl-C (SIGINT) stop at the end of the batch; a second Ctrl-C interrupts at once."
+    def __init__(self, cb_handler:CallbackHandler): self.cb_handler, self.old = cb_handler, None
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            old = signal.getsignal(signal.SIGINT)
+            if old not in (None, signal.SIG_IGN): self.old = old; signal.signal(signal.SIGINT, self.handle)
+        return self
+    def handle(self, signum, frame)->None:
+        self.cb_handler.interrupted = True
+        signal.signal(signal.SIGINT, self.old)
+    def __exit__(self, *exc)->None:
+        if self.old is not None: signal.signal(signal.SIGINT, self.old)

@@ -287,23 +287,26 @@ class Learner:
         "Create optimizer with `lr` learning rate and `wd` weight decay."
         self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
 
-    def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None)->None:
-        "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`."
+    def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
+            resume:Optional[str|Path]=None)->None:
+        "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
         if self.opt is None: self.create_opt(lr, wd)
         else: self.opt.lr, self.opt.wd = lr, wd
+        state = self.load_checkpoint(resume) if resume is not None else None
         cbs = [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
-        fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent)
+        fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
                       pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
-                      callbacks:Collection[Callback]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None)->None:
-        "Fit a model following the 1cycle policy."
+                      callbacks:Collection[Callback]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None,
+                      resume:Optional[str|Path]=None)->None:
+        "Fit a model following the 1cycle policy (`resume` from a checkpoint file of the same fit)."
         max_lr = self.lr_range(max_lr)
         sched = OneCycleScheduler(max_lr, moms=moms, div_factor=div_factor, pct_start=pct_start, final_div=final_div,
                                   tot_epochs=tot_epochs, start_epoch=start_epoch)
-        self.fit(cyc_len, max_lr, wd=wd, callbacks=listify(callbacks) + [sched])
+        self.fit(cyc_len, max_lr, wd=wd, callbacks=listify(callbacks) + [sched], resume=resume)
 
     def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
                 wd:Optional[float]=None)->None:
@@ -378,7 +381,31 @@ def _unfreeze(self:Learner)->None:
     "Unfreeze the entire model."
     self.freeze_to(0)
 
+def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
+    "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
+    d = self.path/self.model_dir
+    files = list(d.glob(f'{name}_e*_b*.pth')) if d.exists() else []
+    pos = lambda p: tuple(int(n) for n in re.findall(r'_e(\d+)_b(\d+)\.pth$', p.name)[0])
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, pos(p)))
+
+def _load_checkpoint(self:Learner, path:str|Path)->dict:
+    "Load the model and optimizer of checkpoint `path`; return the rest, the training state `fit(resume=...)` continues from."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"No checkpoint at {path}")
+    try: ck = torch.load(path, map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
+    except Exception as e: raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {e}") from e
+    if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
+    mine, saved = self.model.state_dict(), ck['model']
+    bad = sorted(set(mine) ^ set(saved)) + [k for k in mine if k in saved and mine[k].shape != saved[k].shape]
+    if bad: raise ValueError(f"{path} was saved from another model: it does not fit this one (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
+    self.model.load_state_dict(saved)
+    if self.opt is None: self.create_opt(3e-3, self.wd)
+    try: self.opt.load_state_dict(ck['opt'])
+    except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e}") from e
+    return ck['handler']
+
 Learner.save, Learner.load, Learner.validate, Learner.get_preds = _save, _load, _validate, _get_preds
+Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
 
 def _check_cb_fn(f)->Callable:
