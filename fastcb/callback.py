@@ -151,7 +151,7 @@ class CallbackHandler:
         self.callbacks = sorted([_check_cb(cb) for cb in listify(callbacks)] + metrics, key=cb_order)
         self.metrics, self.beta = metrics, beta
         self.state = dict.fromkeys(state_keys)
-        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.stopped_at = None, 0, None, False, None
+        self.resume_sd, self.skip, self.epoch_rng, self.interrupted = None, 0, None, False
         self.resolve()
 
     def resolve(self)->None:
@@ -188,7 +188,7 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.interrupted, self.stopped_at = False, None
+        self.interrupted = False
         self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
                           train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
                           skip_bwd=False, skip_validate=False, **kwargs)
@@ -244,26 +244,27 @@ class CallbackHandler:
         self('batch_end')
         if s['train']:
             s['iteration'] += 1; s['num_batch'] += 1
-            if self.interrupted: s['stop_epoch'] = s['stop_training'] = s['skip_validate'] = True
+            if self.interrupted: self._interrupt('a training batch')
         return s['stop_epoch']
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
+        if not self.state['num_batch']: raise ValueError(f"Epoch {self.state['epoch']}: data.train_dl yielded no batch (an empty dataset?)")
         self.state['last_metrics'] = [val_loss]
         self('epoch_end')
         self.state['epoch'] += 1
+        if self.interrupted: self._interrupt('an epoch')
         return self.state['stop_training']
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None."
         self('train_end', exception=exception)
 
-    def check_interrupt(self, in_epoch:bool=False)->None:
-        "Raise `KeyboardInterrupt` if Ctrl-C was pressed: at the end of a training batch (`in_epoch`) or of an epoch."
-        if not self.interrupted or (in_epoch and not self.state['stop_epoch']): return
-        self.stopped_at = 'batch' if in_epoch else 'epoch'
-        raise KeyboardInterrupt(f"Interrupted at the end of {'a training batch' if in_epoch else 'an epoch'} "
-                                f"(epoch {self.state['epoch']}, iteration {self.state['iteration']})")
+    def _interrupt(self, where:str)->None:
+        "Stop for a Ctrl-C at the end of `where`, once the callbacks have seen that event."
+        s = self.state
+        s['stop_epoch'] = s['stop_training'] = s['skip_validate'] = True
+        raise KeyboardInterrupt(f"Interrupted at the end of {where} (epoch {s['epoch']}, iteration {s['iteration']})")
 
     def keyed_callbacks(self)->dict:
         "The callbacks (but a dataset's), keyed by class name and index among those of that class: `Recorder.0`."
@@ -458,7 +459,7 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
         try:
             for epoch in pbar:
                 if epoch < cb_handler.state['epoch']: continue  # resumed past this epoch
-                if cb_handler.state['stop_training']: break
+                if cb_handler.state['stop_training']: break     # resumed from a run that was stopping
                 model.train()
                 cb_handler.set_dl(data.train_dl)
                 cb_handler.on_epoch_begin()
@@ -466,17 +467,12 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
                     xb, yb = cb_handler.on_batch_begin(xb, yb)
                     loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler)
                     if cb_handler.on_batch_end(loss): break
-                if not cb_handler.state['num_batch']: raise ValueError(f"Epoch {epoch}: data.train_dl yielded no batch (an empty dataset?)")
-                cb_handler.check_interrupt(in_epoch=True)
                 valid_dl = getattr(data, 'valid_dl', None)
                 val_loss = None
                 if valid_dl is not None and not cb_handler.state['skip_validate']:
                     cb_handler.set_dl(valid_dl)
                     val_loss = validate(model, valid_dl, loss_func, cb_handler, pbar)
-                stop = cb_handler.on_epoch_end(val_loss)
-                cb_handler.check_interrupt()
-                if stop: break
-            cb_handler.check_interrupt()
+                if cb_handler.on_epoch_end(val_loss): break
         except BaseException as e:
             exception = e
             raise
