@@ -249,7 +249,6 @@ class CallbackHandler:
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
-        if not self.state['num_batch']: raise ValueError(f"Epoch {self.state['epoch']}: data.train_dl yielded no batch (an empty dataset?)")
         self.state['last_metrics'] = [val_loss]
         self('epoch_end')
         self.state['epoch'] += 1
@@ -467,6 +466,7 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
                     xb, yb = cb_handler.on_batch_begin(xb, yb)
                     loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler)
                     if cb_handler.on_batch_end(loss): break
+                if not cb_handler.state['num_batch']: raise ValueError(f"Epoch {epoch}: data.train_dl yielded no batch (an empty dataset?)")
                 valid_dl = getattr(data, 'valid_dl', None)
                 val_loss = None
                 if valid_dl is not None and not cb_handler.state['skip_validate']:
