@@ -8,16 +8,18 @@ Docs: https://fastcb.github.io/fastcb/all.html.md"""
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #e51add70
-from . import core, optimizer, callback, annealing, schedulers, learner, precision, rnn, checkpoint
+from . import core, optimizer, callback, annealing, schedulers, learner, tracker, monitor, precision, rnn, checkpoint
 from .core import *
 from .optimizer import *
 from .callback import *
 from .annealing import *
 from .schedulers import *
 from .learner import *
+from .tracker import *
+from .monitor import *
 from .precision import *
 from .rnn import *
 from .checkpoint import *
 
-_modules = [core, optimizer, callback, annealing, schedulers, learner, precision, rnn, checkpoint]
+_modules = [core, optimizer, callback, annealing, schedulers, learner, tracker, monitor, precision, rnn, checkpoint]
 __all__ = [name for m in _modules for name in m.__all__]
