@@ -8,7 +8,7 @@ Docs: https://fastcb.github.io/fastcb/all.html.md"""
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #e51add70
-from . import core, optimizer, callback, annealing, schedulers, learner, tracker, monitor, precision, rnn, checkpoint
+from . import core, optimizer, callback, annealing, schedulers, learner, tracker, monitor, precision, rnn, checkpoint, distributed
 from .core import *
 from .optimizer import *
 from .callback import *
@@ -20,6 +20,7 @@ from .monitor import *
 from .precision import *
 from .rnn import *
 from .checkpoint import *
+from .distributed import *
 
-_modules = [core, optimizer, callback, annealing, schedulers, learner, tracker, monitor, precision, rnn, checkpoint]
+_modules = [core, optimizer, callback, annealing, schedulers, learner, tracker, monitor, precision, rnn, checkpoint, distributed]
 __all__ = [name for m in _modules for name in m.__all__]

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, ifnone, is_listy
 from .optimizer import OptimWrapper, AdamW, lr_range
-from .callback import Callback, CallbackHandler, fit, validate
+from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate
 from .schedulers import OneCycleScheduler, LRFinder
 
 # %% auto #0
@@ -350,7 +350,7 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
     dl = self.data.valid_dl if dl is None else dl
     metrics = self.metrics if metrics is None else metrics
     cb_handler = CallbackHandler(self.callbacks + listify(callbacks), metrics)
-    cb_handler.on_train_begin(1, None, metrics, model=self.model, opt=self.opt, data=self.data)
+    cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
     cb_handler.on_epoch_begin()
     val_loss = validate(self.model, dl, self.loss_func, cb_handler)
     cb_handler.on_epoch_end(val_loss)

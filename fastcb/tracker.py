@@ -61,7 +61,7 @@ class EarlyStoppingCallback(TrackerCallback):
         super().on_train_begin(**kwargs)
         self.wait, self.stopped_epoch = 0, None
 
-    def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, **kwargs:Any)->Optional[dict]:
+    def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, pbar, **kwargs:Any)->Optional[dict]:
         "Compare the value monitored to its best, and stop training if it has not improved for long enough."
         current = self.get_monitor_value(smooth_loss, last_metrics)
         if current is None: return None
@@ -70,7 +70,7 @@ class EarlyStoppingCallback(TrackerCallback):
             self.wait += 1
             if self.wait > self.patience:
                 self.stopped_epoch = epoch
-                print(f'Epoch {epoch}: early stopping ({self.monitor} has not improved for {self.wait} epochs)')
+                pbar.write(f'Epoch {epoch}: early stopping ({self.monitor} has not improved for {self.wait} epochs)')
                 return {'stop_training': True}
 
 # %% ../nbs/06_tracker.ipynb #a23ae790
@@ -125,7 +125,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         super().on_train_begin(**kwargs)
         self.wait = 0
 
-    def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, **kwargs:Any)->None:
+    def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, pbar, **kwargs:Any)->None:
         "Compare the value monitored to its best and reduce the learning rate if it has not improved for long enough."
         current = self.get_monitor_value(smooth_loss, last_metrics)
         if current is None: return
@@ -136,7 +136,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
                 opt = self.learn.opt
                 opt.lr = [max(lr * self.factor, self.min_lr) for lr in opt.read_val('lr')]
                 self.wait = 0
-                print(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
+                pbar.write(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
 
 # %% ../nbs/06_tracker.ipynb #5d716296
 class TerminateOnNaNCallback(Callback):
@@ -147,9 +147,9 @@ class TerminateOnNaNCallback(Callback):
     def on_train_begin(self, **kwargs:Any)->None:
         self.stopped = None
 
-    def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, **kwargs:Any)->Optional[dict]:
+    def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, pbar, **kwargs:Any)->Optional[dict]:
         "Stop before the backward pass and the step if `last_loss` is not finite (a host sync on GPU)."
         if bool(torch.isfinite(last_loss.detach()).all()): return None
         self.stopped = (epoch, iteration)
-        print(f'Epoch {epoch}, iteration {iteration}: invalid loss ({last_loss.item()}), terminating training.')
+        pbar.write(f'Epoch {epoch}, iteration {iteration}: invalid loss ({last_loss.item()}), terminating training.')
         return {'skip_bwd': True, 'skip_step': True, 'stop_epoch': True, 'stop_training': True}
