@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import copy, dis, inspect, random, signal, sys, threading, warnings
+import copy, dis, functools, inspect, random, signal, sys, threading, warnings
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
@@ -131,7 +131,16 @@ def _reads_name(f:Callable, name:str)->bool:
 
 def call_plan(f:Callable, event:str)->Optional[tuple]:
     "State keys to pass `f` at `event`: a tuple of names, or None for the whole state."
-    ps = list(inspect.signature(f).parameters.values())
+    func = getattr(f, '__func__', f)
+    try: return _plan(func, event, func is not f)
+    except TypeError as e:
+        if 'unhashable' not in str(e): raise
+        return _plan.__wrapped__(func, event, func is not f)
+
+@functools.lru_cache(maxsize=None)
+def _plan(f:Callable, event:str, bound:bool)->Optional[tuple]:
+    "`call_plan` for the plain function `f` (a method's `self` dropped if `bound`), worked out once per function."
+    ps = list(inspect.signature(f).parameters.values())[int(bound):]
     var_kw = [p.name for p in ps if p.kind is p.VAR_KEYWORD]
     if var_kw and _reads_name(f, var_kw[0]): return None
     known = state_keys + _event_extras.get(event, ())
@@ -221,8 +230,7 @@ class CallbackHandler:
 
     def on_backward_begin(self, loss:Tensor)->tuple:
         "Handle gradient calculation on `loss`: smooth it, then call the callbacks."
-        d = loss.detach()
-        self.smoothener.add_value(d.item() if d.device.type == 'cpu' else d.float())
+        self.smoothener.add_value(loss.item() if loss.is_cpu else loss.detach().float())
         self.state['last_loss'], self.state['smooth_loss'] = loss, self.smoothener.smooth
         self('backward_begin')
         return self.state['last_loss'], self.state['skip_bwd']
@@ -322,10 +330,12 @@ class CallbackHandler:
 
     def set_dl(self, dl)->None:
         "Set the current `dl` used: a dataset that is itself a `Callback` takes part while `dl` runs."
-        if getattr(self, 'cb_dl', None) is not None: self.callbacks.remove(self.cb_dl)
         ds = getattr(dl, 'dataset', None)
-        self.cb_dl = ds if isinstance(ds, Callback) else None
-        if self.cb_dl is not None: self.callbacks = sorted(self.callbacks + [self.cb_dl], key=cb_order)
+        cb_dl, old = (ds if isinstance(ds, Callback) else None), getattr(self, 'cb_dl', None)
+        if cb_dl is old: return   # the usual case: nothing to re-plan
+        if old is not None: self.callbacks.remove(old)
+        self.cb_dl = cb_dl
+        if cb_dl is not None: self.callbacks = sorted(self.callbacks + [cb_dl], key=cb_order)
         self.resolve()
 
 class _SkipDL:

@@ -1,0 +1,279 @@
+"""Seconds per training batch of fastcb's `fit` and `Learner.fit` against a hand-written PyTorch loop.
+
+    python benchmarks/bench.py                 # the table in benchmarks/README.md (CPU, about 2 minutes)
+    python benchmarks/bench.py --device cuda   # the same on a GPU, plus a check for host syncs per batch
+    python benchmarks/bench.py --profile tiny  # cProfile of one Learner.fit: where fastcb's time goes
+
+Every variant does the same work per epoch: for each training batch forward, loss, backward, step, zero_grad;
+then a validation pass computing the loss and the accuracy, read once at the end of the epoch. All variants
+iterate the same pre-built lists of batches (no DataLoader cost in either) and use plain SGD. The variants run
+interleaved in the same process (one round = one run of each, the order reversed every other round), with
+`torch.set_num_threads(1)`; the printed ratio is the median over rounds of (variant time / raw time in that round).
+On the CPU the time is the process's CPU time (`time.process_time`), so other users of a shared machine slow the
+benchmark down but barely change its numbers; with a GPU it is wall time between `torch.cuda.synchronize` calls.
+"""
+from __future__ import annotations
+import argparse, copy, gc, io, os, platform, resource, statistics, subprocess, sys, time, warnings
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
+import torch
+from torch import nn
+import torch.nn.functional as F
+import fastcb
+from fastcb.callback import Callback, fit
+from fastcb.learner import Learner, DataBunch, accuracy
+from fastcb.optimizer import OptimWrapper
+
+WORKLOADS = {  # bs, layer sizes, training batches per epoch, validation batches per epoch, epochs per run
+    'tiny':  dict(bs=64,  sizes=(20, 64, 10),       n_train=64, n_valid=16, epochs=2),
+    'small': dict(bs=256, sizes=(20, 512, 512, 10), n_train=12, n_valid=3,  epochs=1),
+}
+LR = 1e-3
+
+class NoOp(Callback):
+    "A callback that overrides every event and does nothing."
+    def on_train_begin(self, **kwargs): pass
+    def on_epoch_begin(self, **kwargs): pass
+    def on_batch_begin(self, **kwargs): pass
+    def on_loss_begin(self, **kwargs): pass
+    def on_backward_begin(self, **kwargs): pass
+    def on_backward_end(self, **kwargs): pass
+    def on_step_end(self, **kwargs): pass
+    def on_batch_end(self, **kwargs): pass
+    def on_epoch_end(self, **kwargs): pass
+    def on_train_end(self, **kwargs): pass
+
+class FakeTTY(io.TextIOBase):
+    "A stdout that says it is a terminal (so fastcb draws real fastprogress console bars) and throws the text away."
+    def isatty(self): return True
+    def writable(self): return True
+    def write(self, s): return len(s)
+
+def mlp(sizes):
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]): layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+def make_data(bs, sizes, n_train, n_valid, device, seed=0, **kwargs):
+    "Pre-built lists of `(xb, yb)` batches on `device`: the same data pipeline for every variant."
+    g = torch.Generator().manual_seed(seed)
+    mk = lambda n: [(torch.randn(bs, sizes[0], generator=g).to(device),
+                     torch.randint(0, sizes[-1], (bs,), generator=g).to(device)) for _ in range(n)]
+    return mk(n_train), mk(n_valid)
+
+# ---------------------------------------------------------------------------------------------- the variants
+# Each `setup_*` builds what a run needs outside the timed region and returns a function doing one run.
+
+def raw_loop(model, opt, train, valid, epochs):
+    "The hand-written loop: what fastcb's loop does, with nothing else."
+    for epoch in range(epochs):
+        model.train()
+        for xb, yb in train:
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        model.eval()
+        tot_loss, tot_acc, n = 0., 0., 0
+        with torch.no_grad():
+            for xb, yb in valid:
+                out = model(xb)
+                tot_loss = tot_loss + F.cross_entropy(out, yb) * len(yb)
+                tot_acc = tot_acc + (out.argmax(dim=-1) == yb).float().sum()
+                n += len(yb)
+        val_loss, val_acc = float(tot_loss / n), float(tot_acc / n)   # one read per epoch, as fastcb does
+
+def setup_raw(model, train, valid, epochs):
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    return lambda: raw_loop(model, opt, train, valid, epochs)
+
+def setup_raw_ow(model, train, valid, epochs):
+    "The raw loop with the optimizer the Learner builds: `OptimWrapper.create(SGD, ...)` (main + norm groups)."
+    opt = OptimWrapper.create(torch.optim.SGD, LR, model, wd=0., true_wd=True)
+    return lambda: raw_loop(model, opt, train, valid, epochs)
+
+def setup_fit(model, train, valid, epochs, n_cbs=0):
+    "fastcb's `fit` with torch's SGD, the accuracy metric and `n_cbs` no-op callbacks, silent."
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    data = DataBunch(train, valid, device=train[0][0].device)
+    return lambda: fit(epochs, model, F.cross_entropy, opt, data, [NoOp() for _ in range(n_cbs)], [accuracy], silent=True)
+
+def setup_learner(model, train, valid, epochs, n_cbs=0, bars=False):
+    "`Learner.fit`: Recorder + accuracy + `n_cbs` no-op callbacks, SGD in an OptimWrapper; silent, or with bars."
+    data = DataBunch(train, valid, device=train[0][0].device)
+    learn = Learner(data, model, opt_func=torch.optim.SGD, loss_func=F.cross_entropy, metrics=[accuracy], wd=0.,
+                    silent=not bars)
+    learn.create_opt(LR, 0.)
+    def run():
+        if not bars: return learn.fit(epochs, LR, callbacks=[NoOp() for _ in range(n_cbs)])
+        out, sys.stdout = sys.stdout, FakeTTY()   # real console bars (fastprogress), drawn into the void
+        try: learn.fit(epochs, LR, callbacks=[NoOp() for _ in range(n_cbs)])
+        finally: sys.stdout = out
+    return run
+
+VARIANTS = {
+    'raw':              setup_raw,
+    'raw+OptimWrapper': setup_raw_ow,
+    'fit':              setup_fit,
+    'fit+5cb':          partial(setup_fit, n_cbs=5),
+    'Learner':          setup_learner,
+    'Learner+5cb':      partial(setup_learner, n_cbs=5),
+    'Learner+5cb bars': partial(setup_learner, n_cbs=5, bars=True),
+}
+DESCR = {
+    'raw+OptimWrapper': 'raw loop, SGD in the OptimWrapper the Learner builds',
+    'fit':              'fit, torch SGD, accuracy, silent',
+    'fit+5cb':          'fit, torch SGD, accuracy, 5 no-op callbacks, silent',
+    'Learner':          'Learner.fit: Recorder + accuracy, silent',
+    'Learner+5cb':      'Learner.fit: Recorder + accuracy + 5 no-op callbacks, silent',
+    'Learner+5cb bars': 'the same with fastprogress console bars drawn',
+}
+
+# ------------------------------------------------------------------------------------------------- timing
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+def clock(device):
+    "CPU time of this process on the CPU (robust to other users of a shared machine), wall time with a GPU."
+    return time.process_time if device.type == 'cpu' else time.perf_counter
+
+def time_workload(name, device, rounds, warmup=3):
+    "Seconds per training batch of each variant, and the per-round ratios to `raw`."
+    now = clock(device)
+    w = WORKLOADS[name]
+    train, valid = make_data(**w, device=device)
+    torch.manual_seed(0)
+    base = mlp(w['sizes']).to(device)
+    runs = {k: setup(copy.deepcopy(base), train, valid, w['epochs']) for k, setup in VARIANTS.items()}
+    n_batches = w['n_train'] * w['epochs']
+    times = {k: [] for k in runs}
+    order = list(runs)
+    for r in range(warmup + rounds):
+        for k in (order if r % 2 == 0 else order[::-1]):
+            gc.collect()
+            sync(device)
+            t = now()
+            runs[k]()
+            sync(device)
+            if r >= warmup: times[k].append((now() - t) / n_batches)
+    ratios = {k: [t / tr for t, tr in zip(times[k], times['raw'])] for k in runs}
+    return times, ratios
+
+# ------------------------------------------------------------------------------------------------- memory
+def peak_memory(name, variant, device):
+    "Peak memory of one run of `variant` on workload `name`, measured in a fresh subprocess."
+    cmd = [sys.executable, __file__, '--mem-child', name, variant, '--device', str(device)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    return [float(o) for o in out.split()]
+
+def _status_kib(key):
+    "A memory figure (KiB) from /proc/self/status."
+    for line in open('/proc/self/status'):
+        if line.startswith(key + ':'): return int(line.split()[1])
+
+def reset_peak_rss():
+    "Reset the peak RSS to the current RSS (Linux: /proc/self/clear_refs), and return the current RSS in KiB."
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+        return _status_kib('VmRSS')
+    except OSError: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # the high-water mark so far
+
+def peak_rss():
+    "Peak RSS in KiB since `reset_peak_rss`."
+    try: return _status_kib('VmHWM')
+    except OSError: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def mem_child(name, variant, device):
+    "Print: peak RSS growth during the run (MiB), Python-heap peak (tracemalloc, MiB), CUDA peak (MiB, else 0)."
+    import tracemalloc
+    torch.set_num_threads(1)
+    w = WORKLOADS[name]
+    train, valid = make_data(**w, device=device)
+    torch.manual_seed(0)
+    run = VARIANTS[variant](mlp(w['sizes']).to(device), train, valid, w['epochs'] * 4)
+    rss0 = reset_peak_rss()
+    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device); cuda0 = torch.cuda.memory_allocated(device)
+    run(); sync(device)
+    rss = (peak_rss() - rss0) / 1024
+    cuda = (torch.cuda.max_memory_allocated(device) - cuda0) / 2**20 if device.type == 'cuda' else 0.
+    tracemalloc.start(); run(); py = tracemalloc.get_traced_memory()[1] / 2**20; tracemalloc.stop()
+    print(f'{rss:.2f} {py:.3f} {cuda:.2f}')
+
+# --------------------------------------------------------------------------------------------- CUDA checks
+def count_syncs(device, n_train):
+    "Host syncs warned by `torch.cuda.set_sync_debug_mode('warn')` in a `Learner.fit` with default callbacks."
+    w = dict(WORKLOADS['tiny'], n_train=n_train)
+    train, valid = make_data(**w, device=device)
+    run = setup_learner(mlp(w['sizes']).to(device), train, valid, epochs=1)
+    run()   # warm up (cuBLAS init etc.)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try: run(); sync(device)
+        finally: torch.cuda.set_sync_debug_mode(0)
+    return len([x for x in ws if 'synchroniz' in str(x.message).lower()])
+
+# ------------------------------------------------------------------------------------------------ profile
+def profile(name, device, n_cbs=5):
+    "cProfile one `Learner.fit` (+ `n_cbs` no-op callbacks) on workload `name`: fastcb's top costs."
+    import cProfile, pstats
+    w = dict(WORKLOADS[name], epochs=10)
+    train, valid = make_data(**w, device=device)
+    run = setup_learner(mlp(w['sizes']).to(device), train, valid, w['epochs'], n_cbs=n_cbs)
+    run()
+    pr = cProfile.Profile(); pr.enable(); run(); pr.disable()
+    print(f'cProfile of Learner.fit on {name}, {w["epochs"]} epochs of {w["n_train"]} batches, {n_cbs} no-op callbacks')
+    pstats.Stats(pr).sort_stats('tottime').print_stats(25)
+
+# --------------------------------------------------------------------------------------------------- main
+def fmt_us(s): return f'{s*1e6:8.1f}'
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--rounds', type=int, default=None, help='interleaved rounds per workload (default: 30 tiny, 20 small)')
+    p.add_argument('--workloads', nargs='+', default=list(WORKLOADS))
+    p.add_argument('--no-mem', action='store_true', help='skip the peak-memory subprocesses')
+    p.add_argument('--profile', metavar='WORKLOAD', help='profile one Learner.fit instead of timing')
+    p.add_argument('--mem-child', nargs=2, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    device = torch.device(a.device)
+    if a.mem_child: return mem_child(*a.mem_child, device)
+    torch.set_num_threads(1)
+    if a.profile: return profile(a.profile, device)
+    t0 = time.perf_counter()
+    dev = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
+    print(f'fastcb {fastcb.__version__}, torch {torch.__version__}, Python {platform.python_version()}, '
+          f'{device} ({dev}), {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, {date.today()}')
+    targets = {('tiny', 'Learner+5cb'): 1.10, ('tiny', 'Learner+5cb bars'): 1.20,
+               ('small', 'Learner+5cb'): 1.05, ('small', 'Learner+5cb bars'): 1.05}
+    for name in a.workloads:
+        w = WORKLOADS[name]
+        rounds = a.rounds or {'tiny': 30, 'small': 20}.get(name, 20)
+        times, ratios = time_workload(name, device, rounds)
+        print(f"\n## {name}: batch {w['bs']}, MLP {'-'.join(map(str, w['sizes']))}, {w['n_train']} training + "
+              f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {rounds} rounds")
+        print(f"{'variant':<18} {'us/batch':>8} {'ratio':>6} {'IQR of ratio':>14}  {'target':>6}")
+        for k in times:
+            q = statistics.quantiles(ratios[k], n=4)
+            tgt = targets.get((name, k))
+            mark = '' if tgt is None else f'<={tgt:.2f} ' + ('ok' if statistics.median(ratios[k]) <= tgt else 'MISSED')
+            print(f"{k:<18} {fmt_us(statistics.median(times[k]))} {statistics.median(ratios[k]):6.3f} "
+                  f"{q[0]:6.3f}-{q[2]:6.3f}  {mark}")
+    if not a.no_mem:
+        print('\n## peak memory of one run (4x the epochs above), each in a fresh process')
+        print(f"{'workload':<8} {'variant':<18} {'peak RSS growth MiB':>19} {'Python heap peak MiB':>20} {'CUDA peak MiB':>13}")
+        for name in a.workloads:
+            for k in ('raw', 'Learner+5cb'):
+                rss, py, cuda = peak_memory(name, k, device)
+                print(f'{name:<8} {k:<18} {rss:19.2f} {py:20.3f} {cuda:13.2f}')
+    if device.type == 'cuda':
+        n1, n2 = count_syncs(device, 32), count_syncs(device, 64)
+        print(f'\nhost syncs in one Learner.fit epoch (Recorder + accuracy): {n1} with 32 batches, {n2} with 64 '
+              f'-> {"none" if n1 == n2 else (n2 - n1) / 32} per batch')
+    print(f'\ntotal {time.perf_counter() - t0:.0f} s')
+
+if __name__ == '__main__': main()
