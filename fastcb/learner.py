@@ -151,13 +151,16 @@ class Recorder(LearnerCallback):
         train_loss = self.losses[-1] if num_batch else None
         self.format_stats([epoch, train_loss] + list(last_metrics))
 
-    def format_stats(self, stats:list)->None:
-        "Format `stats` as a row of the results table and write it."
+    def stats_row(self, stats:list)->list[str]:
+        "Format `stats` as a row of the results table: 6 decimals, '#na#' where missing, then the epoch's time."
         row = ['#na#' if s is None else str(s) if isinstance(s, int) else f'{s:.6f}' for s in stats]
-        row += [None] * (len(self.names) - len(row) - self.add_time)
-        row = ['#na#' if s is None else s for s in row]
+        row += ['#na#'] * (len(self.names) - len(row) - self.add_time)
         if self.add_time: row.append(format_time(time.time() - self.start_epoch))
-        if self.pbar is not None: self.pbar.write(row, table=True)
+        return row
+
+    def format_stats(self, stats:list)->None:
+        "Write `stats` as a row of the results table."
+        if self.pbar is not None: self.pbar.write(self.stats_row(stats), table=True)
 
     def on_train_end(self, **kwargs:Any)->None:
         self.losses = _to_floats(self.losses)

@@ -6,29 +6,22 @@ Docs: https://fastcb.github.io/fastcb/monitor.html.md"""
 
 # %% ../nbs/07_monitor.ipynb #95c42212
 from __future__ import annotations
-import csv, functools, time
+import csv, functools
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
 from torch import nn, Tensor
 import matplotlib.pyplot as plt
-from fastprogress.fastprogress import format_time, IN_NOTEBOOK
+from fastprogress.fastprogress import IN_NOTEBOOK
 from .core import is_listy, is_main_process
 from .callback import Callback
 from .learner import Learner, LearnerCallback, Recorder
 
 # %% auto #0
-__all__ = ['format_stats', 'CSVLogger', 'every_n', 'StopAfterNBatches', 'ActivationStats', 'plot_history', 'ShowGraph']
+__all__ = ['CSVLogger', 'every_n', 'StopAfterNBatches', 'ActivationStats', 'plot_history', 'ShowGraph']
 
 # %% ../nbs/07_monitor.ipynb #77c340dc
-def format_stats(rec:Recorder, stats:list)->list[str]:
-    "Format `stats` as the `Recorder` `rec` writes a row of the results table (time since the epoch began included)."
-    row = ['#na#' if s is None else str(s) if isinstance(s, int) else f'{s:.6f}' for s in stats]
-    row += ['#na#'] * (len(rec.names) - len(row) - rec.add_time)
-    if rec.add_time: row.append(format_time(time.time() - rec.start_epoch))
-    return row
-
 class CSVLogger(LearnerCallback):
     "A `LearnerCallback` that saves the history of metrics while training `learn` into `learn.path/filename.csv`."
     order = 20  # after the Recorder (10) names the columns and converts the losses, and after the metrics (-20)
@@ -62,7 +55,7 @@ class CSVLogger(LearnerCallback):
         "Write the epoch's row, as the results table shows it, and flush it to disk."
         if self.file is None: return
         rec = self.learn.recorder
-        self.writer.writerow(format_stats(rec, [epoch, rec.losses[-1] if num_batch else None, *last_metrics]))
+        self.writer.writerow(rec.stats_row([epoch, rec.losses[-1] if num_batch else None, *last_metrics]))
         self.file.flush()
 
     def on_train_end(self, **kwargs:Any)->None:

@@ -118,8 +118,8 @@ class OptimWrapper:
         "Build `opt_func` over `layer_groups`, each split into main and norm params, with `lr` and `wd`, and wrap it."
         lgs = _as_groups(layer_groups)
         lrs = _layer_vals(lr, len(lgs))
-        pgs = [{'params': ps, 'lr': lr_, 'norm_group': is_norm}
-               for (main,norm),lr_ in zip(_split_norm(lgs), lrs) for ps,is_norm in ((main, False), (norm, True))]
+        pgs = [{'params': ps, 'lr': lr_, 'norm_group': is_norm}   # no empty norm groups: each costs the optimizer time per step
+               for (main,norm),lr_ in zip(_split_norm(lgs), lrs) for ps,is_norm in ((main, False), (norm, True)) if ps or not is_norm]
         res = cls(opt_func(pgs), wd=wd, true_wd=true_wd, bn_wd=bn_wd)
         res.opt_func = opt_func
         return res

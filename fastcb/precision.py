@@ -95,7 +95,7 @@ class MixedPrecision(Callback):
         if self.autocast is not None: self.autocast.__exit__(None, None, None)
         self.autocast = None
 
-# %% ../nbs/08_precision.ipynb #ec34d041
+# %% ../nbs/08_precision.ipynb #3f16cc54
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)

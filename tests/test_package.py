@@ -3,7 +3,8 @@ import ast, inspect, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ['core', 'optimizer', 'callback', 'annealing', 'schedulers', 'learner']
+ORDER = ['core', 'optimizer', 'callback', 'annealing', 'schedulers', 'learner', 'tracker', 'monitor', 'precision', 'rnn',
+         'checkpoint', 'distributed']   # notebook order
 
 def test_import_runs_no_code_and_needs_no_dev_packages():
     "Importing `fastcb.all` defines things and trains nothing: no sklearn, nbdev or IPython gets imported (fastcore comes with fastprogress)."
