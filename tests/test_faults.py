@@ -16,11 +16,7 @@ from fastcb.learner import Learner, LearnerCallback, DataBunch, Recorder, digits
 from fastcb.checkpoint import CheckpointCallback
 
 ROOT = Path(__file__).resolve().parent.parent
-try:
-    from fastcb.tracker import EarlyStoppingCallback, SaveModelCallback
-    HAVE_TRACKER = True
-except ImportError:
-    HAVE_TRACKER = False
+from fastcb.tracker import EarlyStoppingCallback, SaveModelCallback
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -106,19 +102,9 @@ def test_nonfinite_loss(val):
 
 # ---------------------------------------------------------------------------------------------------------------
 # The digits learner used for resuming
-class Best(LearnerCallback):
-    "Best validation loss and epochs since it improved: a tracker's state (used when fastcb.tracker is missing)."
-    order = 20
-    def __init__(self, learn): super().__init__(learn); self.best, self.wait = float('inf'), 0
-    def on_train_begin(self, **kwargs): self.best, self.wait = float('inf'), 0
-    def on_epoch_end(self, last_metrics, **kwargs):
-        if last_metrics[0] < self.best: self.best, self.wait = last_metrics[0], 0
-        else: self.wait += 1
-
 def tracker_fns():
-    if HAVE_TRACKER:
-        return [lambda l: SaveModelCallback(l), lambda l: EarlyStoppingCallback(l, patience=10)]
-    return [Best]
+    "The trackers the acceptance asks for: SaveModel (reloads the best at the end) and EarlyStopping (patience kept)."
+    return [lambda l: SaveModelCallback(l), lambda l: EarlyStoppingCallback(l, patience=10)]
 
 def learner(path, ckpt=None, cnn=False):
     "A digits learner: a CNN (BatchNorm) or an MLP with dropout, with trackers and, if `ckpt` (kwargs), checkpoints."
@@ -129,10 +115,9 @@ def learner(path, ckpt=None, cnn=False):
                    path=path, silent=True, callback_fns=fns)
 
 def trackers(learn):
-    "The trackers' state: (best, wait) of EarlyStopping or Best, (best, best_epoch) of SaveModel."
-    res = [(cb.best, cb.wait) for cb in [getattr(learn, 'early_stopping_callback', None), getattr(learn, 'best', None)] if cb is not None]
-    sm = getattr(learn, 'save_model_callback', None)
-    return res + ([(sm.best, sm.best_epoch)] if sm is not None else [])
+    "The trackers' state: (best, wait) of EarlyStopping, (best, best_epoch) of SaveModel."
+    es, sm = learn.early_stopping_callback, learn.save_model_callback
+    return [(es.best, es.wait), (sm.best, sm.best_epoch)]
 
 def assert_same(a, b):
     "Bitwise the same weights, optimizer state and hyper-parameters, Recorder history and tracker state."
@@ -387,4 +372,4 @@ def test_checkpoint_rotation(tmp_path):
     n = len(learn.data.train_dl)
     names = [p.name for p in learn.checkpoints()]
     assert names == [f'ckpt_e0_b{5*(n//5)}.pth', 'ckpt_e1_b0.pth']
-    assert sorted(os.listdir(tmp_path/'models')) == sorted(names + (['bestmodel.pth'] if HAVE_TRACKER else []))
+    assert sorted(os.listdir(tmp_path/'models')) == sorted(names + ['bestmodel.pth'])   # SaveModel's file and the kept checkpoints
