@@ -160,7 +160,7 @@ class CallbackHandler:
         self.callbacks = sorted([_check_cb(cb) for cb in listify(callbacks)] + metrics, key=cb_order)
         self.metrics, self.beta = metrics, beta
         self.state = dict.fromkeys(state_keys)
-        self.resume_sd, self.skip, self.epoch_rng, self.interrupted = None, 0, None, False
+        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
         self.resolve()
 
     def resolve(self)->None:
@@ -168,16 +168,17 @@ class CallbackHandler:
         self.plans = {e: [(cb, getattr(cb, f'on_{e}'), call_plan(getattr(cb, f'on_{e}'), e))
                           for cb in self.callbacks if _overrides(cb, f'on_{e}')] for e in _events}
 
-    def __call__(self, event:str, **extras)->None:
-        "Call every callback implementing `event`, updating the state with what they return."
+    def __call__(self, event:str, plans:Optional[list]=None, **extras)->None:
+        "Call every callback implementing `event` (or just those of `plans`), updating the state with what they return."
         state = self.state
-        for cb, f, names in self.plans[event]:
+        for cb, f, names in self.plans[event] if plans is None else plans:
             try:
                 if names is None: res = f(**state, **extras)
                 elif names: res = f(**{k: extras[k] if k in extras else state[k] for k in names})
                 else: res = f()
             except BaseException as e:
                 e.add_note(f"(raised in callback {cb.name}, on_{event})")
+                self.failed = cb
                 raise
             if res is not None: self._update(res, cb, event)
 
@@ -204,7 +205,11 @@ class CallbackHandler:
         rs = self.resume_sd
         if rs is not None: self._resume_position(rs)
         self.resolve()
-        self('train_begin', metrics_names=[getattr(m, 'name', type(m).__name__) for m in self.metrics], cb_handler=self)
+        try: self('train_begin', metrics_names=[getattr(m, 'name', type(m).__name__) for m in self.metrics], cb_handler=self)
+        except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
+            i = next(i for i, cb in enumerate(self.callbacks) if cb is self.failed)
+            self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
+            raise
         if rs is not None: self._resume_callbacks(rs)
 
     def on_epoch_begin(self)->None:
@@ -265,7 +270,11 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None."
-        self('train_end', exception=exception)
+        errors = []
+        for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error
+            try: self('train_end', [plan], exception=exception)
+            except Exception as e: errors.append(e)
+        if errors: raise errors[0]
 
     def _interrupt(self, where:str)->None:
         "Stop for a Ctrl-C at the end of `where`, once the callbacks have seen that event."
@@ -464,8 +473,8 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
     pbar = make_master_bar(epochs, silent)
     exception = None
     with _StopOnInterrupt(cb_handler):
-        cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
         try:
+            cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
             for epoch in pbar:
                 if epoch < cb_handler.state['epoch']: continue  # resumed past this epoch
                 if cb_handler.state['stop_training']: break     # resumed from a run that was stopping
