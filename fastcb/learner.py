@@ -334,18 +334,29 @@ def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     return atomic_save(state, _model_file(self, name))
 
+def _read(path:Path, what:str, **kwargs)->Any:
+    "`torch.load` the `what` at `path`, with errors that say what is wrong with the file."
+    if not path.exists(): raise FileNotFoundError(f"No {what} at {path}")
+    try: return torch.load(path, **kwargs)
+    except Exception as e: raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
+
+def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True)->None:
+    "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads."
+    mine = self.model.state_dict()
+    bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and mine[k].shape != model_sd[k].shape]
+    if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
+    self.model.load_state_dict(model_sd, strict=strict)
+    if opt_sd is None: return
+    if self.opt is None: self.create_opt(3e-3, self.wd)
+    try: self.opt.load_state_dict(opt_sd)
+    except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e}") from e
+
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`."
     path = _model_file(self, name)
-    if not path.exists(): raise FileNotFoundError(f"No saved model at {path}")
-    try: state = torch.load(path, map_location=device if device is not None else self.data.device)
-    except Exception as e: raise ValueError(f"{path} is not a readable fastcb save (truncated or corrupt?): {e}") from e
+    state = _read(path, 'saved model', map_location=device if device is not None else self.data.device)
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
-    try: self.model.load_state_dict(state['model'], strict=strict)
-    except RuntimeError as e: raise ValueError(f"{path} does not fit this model: {e}") from e
-    if 'opt' in state and with_opt is not False:
-        if self.opt is None: self.create_opt(3e-3, self.wd)
-        self.opt.load_state_dict(state['opt'])
+    _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict)
     return self
 
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
@@ -394,17 +405,9 @@ def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
 def _load_checkpoint(self:Learner, path:str|Path)->dict:
     "Load the model and optimizer of checkpoint `path`; return the rest, the training state `fit(resume=...)` continues from."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"No checkpoint at {path}")
-    try: ck = torch.load(path, map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
-    except Exception as e: raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {e}") from e
+    ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
-    mine, saved = self.model.state_dict(), ck['model']
-    bad = sorted(set(mine) ^ set(saved)) + [k for k in mine if k in saved and mine[k].shape != saved[k].shape]
-    if bad: raise ValueError(f"{path} was saved from another model: it does not fit this one (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
-    self.model.load_state_dict(saved)
-    if self.opt is None: self.create_opt(3e-3, self.wd)
-    try: self.opt.load_state_dict(ck['opt'])
-    except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e}") from e
+    _restore(self, path, ck['model'], ck['opt'])
     return ck['handler']
 
 Learner.save, Learner.load, Learner.validate, Learner.get_preds = _save, _load, _validate, _get_preds
