@@ -11,7 +11,7 @@ from collections.abc import Iterable, Callable
 from typing import Any, Optional, Union
 
 # %% auto #0
-__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_main_process']
+__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_main_process', 'barrier']
 
 # %% ../nbs/00_core.ipynb #b797037b
 def is_listy(x:Any)->bool:
@@ -44,3 +44,8 @@ def is_main_process()->bool:
     "`True` unless this is a non-zero rank of an initialised `torch.distributed` process group."
     import torch.distributed as dist
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+def barrier()->None:
+    "Wait for every rank (nothing to wait for outside distributed training): e.g. before reading what rank 0 wrote."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.barrier()

@@ -14,14 +14,14 @@ import torch.distributed as dist
 from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
-from .core import is_main_process, ifnone
+from .core import is_main_process, ifnone, barrier
 from .callback import Callback
 from .learner import Learner, LearnerCallback, DeviceDataLoader
 
 # %% auto #0
 __all__ = ['rank_info', 'setup_distributed', 'cleanup_distributed', 'find_free_port', 'ShardSampler', 'reduce_weighted',
            'DistributedModel', 'unwrap_model', 'broadcast_buffers', 'with_sampler', 'infer_n_step',
-           'DistributedTrainer', 'AgreeToStop', 'barrier', 'rank0_writes', 'to_distributed']
+           'DistributedTrainer', 'AgreeToStop', 'rank0_writes', 'to_distributed']
 
 # %% ../nbs/11_distributed.ipynb #980ab13c
 _env_vars = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
@@ -202,10 +202,6 @@ class AgreeToStop(LearnerCallback):
         return {'stop_training': bool(t.item())}
 
 # %% ../nbs/11_distributed.ipynb #b2252e6b
-def barrier()->None:
-    "Wait for every rank (nothing to wait for outside distributed training)."
-    if dist.is_available() and dist.is_initialized(): dist.barrier()
-
 def rank0_writes(f):
     "Make `f` collective: every rank calls it, only rank 0 runs it, then all wait for each other."
     @functools.wraps(f)

@@ -10,7 +10,7 @@ import math
 from typing import Any, Optional
 import torch
 from torch import Tensor
-from .core import is_main_process
+from .core import is_main_process, barrier
 from .callback import Callback
 from .learner import Learner, LearnerCallback
 
@@ -48,6 +48,12 @@ class TrackerCallback(LearnerCallback):
         if self.mode == 'min': return current < self.best - self.min_delta
         return current > self.best + self.min_delta
 
+    def stalled(self, current:float)->bool:
+        "Update `best` and `wait` (epochs without improvement) with `current`: `True` once `wait` exceeds `patience`."
+        if self.is_better(current): self.best, self.wait = current, 0
+        else: self.wait += 1
+        return self.wait > self.patience
+
 # %% ../nbs/06_tracker.ipynb #80765d80
 class EarlyStoppingCallback(TrackerCallback):
     "A `TrackerCallback` that terminates training when `monitor` stops improving for more than `patience` epochs."
@@ -65,20 +71,12 @@ class EarlyStoppingCallback(TrackerCallback):
         "Compare the value monitored to its best, and stop training if it has not improved for long enough."
         current = self.get_monitor_value(smooth_loss, last_metrics)
         if current is None: return None
-        if self.is_better(current): self.best, self.wait = current, 0
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.stopped_epoch = epoch
-                pbar.write(f'Epoch {epoch}: early stopping ({self.monitor} has not improved for {self.wait} epochs)')
-                return {'stop_training': True}
+        if not self.stalled(current): return None
+        self.stopped_epoch = epoch
+        pbar.write(f'Epoch {epoch}: early stopping ({self.monitor} has not improved for {self.wait} epochs)')
+        return {'stop_training': True}
 
 # %% ../nbs/06_tracker.ipynb #a23ae790
-def _barrier()->None:
-    "Wait for every process, in distributed training only."
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized(): dist.barrier()
-
 class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
     order = 20  # before EarlyStoppingCallback (30): the improvement of the epoch that stops training is saved first
@@ -107,7 +105,7 @@ class SaveModelCallback(TrackerCallback):
     def on_train_end(self, exception:Optional[BaseException], **kwargs:Any)->None:
         "Load the best model back (if one was saved during this training)."
         if self.every != 'improvement' or self.best_epoch is None: return
-        if exception is None: _barrier()
+        if exception is None: barrier()
         self.learn.load(self.fname)
 
 # %% ../nbs/06_tracker.ipynb #609009e6
@@ -129,14 +127,11 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         "Compare the value monitored to its best and reduce the learning rate if it has not improved for long enough."
         current = self.get_monitor_value(smooth_loss, last_metrics)
         if current is None: return
-        if self.is_better(current): self.best, self.wait = current, 0
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                opt = self.learn.opt
-                opt.lr = [max(lr * self.factor, self.min_lr) for lr in opt.read_val('lr')]
-                self.wait = 0
-                pbar.write(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
+        if not self.stalled(current): return
+        opt = self.learn.opt
+        opt.lr = [max(lr * self.factor, self.min_lr) for lr in opt.read_val('lr')]
+        self.wait = 0
+        pbar.write(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
 
 # %% ../nbs/06_tracker.ipynb #5d716296
 class TerminateOnNaNCallback(Callback):
