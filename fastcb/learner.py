@@ -184,7 +184,7 @@ def _new_fig(n:int=1, figsize=(6, 4)):
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot learning rate, `show_moms` to include momentum."
-    lrs = [lr[-1] if is_listy(lr) else lr for lr in _skip(self.lrs, skip_start, skip_end)]
+    lrs = _skip(self.lrs, skip_start, skip_end)
     show_moms = show_moms and len(self.moms) > 0
     fig, axs = _new_fig(2 if show_moms else 1)
     ax = axs[0] if show_moms else axs
@@ -219,7 +219,7 @@ def _plot_metrics(self:Recorder, return_fig:bool=False):
 
 def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=False, return_fig:bool=False):
     "Plot learning rate and losses, trimmed between `skip_start` and `skip_end`. Optionally plot and return min gradient"
-    lrs = [lr[-1] if is_listy(lr) else lr for lr in _skip(self.lrs, skip_start, skip_end)]
+    lrs = _skip(self.lrs, skip_start, skip_end)
     losses = _skip(self.losses, skip_start, skip_end)
     if len(losses) < 2: lrs, losses = self.lrs, self.losses   # too short a run to trim
     fig, ax = _new_fig()

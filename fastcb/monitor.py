@@ -14,7 +14,7 @@ import torch
 from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import IN_NOTEBOOK
-from .core import is_listy, is_main_process
+from .core import is_main_process
 from .callback import Callback
 from .learner import Learner, LearnerCallback, Recorder
 
@@ -96,7 +96,7 @@ def _param_leaves(model:nn.Module)->list[nn.Module]:
 
 class ActivationStats(LearnerCallback):
     "Record the mean and std of the outputs of `modules` (default: the leaves with parameters) at each training batch."
-    order = -30  # early at on_train_end: the hooks go before any other callback's clean-up can fail
+    order = -30  # early: a batch's statistics are kept even if a later callback raises at its end
     exclude = ['learn', 'modules', 'hooks', 'cur']
     def __init__(self, learn:Learner, modules:Optional[Collection[nn.Module]]=None):
         super().__init__(learn)
@@ -122,11 +122,10 @@ class ActivationStats(LearnerCallback):
     def on_batch_end(self, train:bool, **kwargs:Any)->None:
         "Keep the batch's statistics (NaN for a module that was not called)."
         if not train: return
-        nan = torch.full((2,), float('nan'))
-        self.stats.append(torch.stack([nan.to(self.cur_device) if c is None else c for c in self.cur]))
-
-    @property
-    def cur_device(self)->torch.device: return next((c.device for c in self.cur if c is not None), torch.device('cpu'))
+        if any(c is None for c in self.cur):
+            dev = next((c.device for c in self.cur if c is not None), torch.device('cpu'))
+            self.cur = [torch.full((2,), float('nan'), device=dev) if c is None else c for c in self.cur]
+        self.stats.append(torch.stack(self.cur))
 
     def remove(self)->None:
         "Remove the hooks."
@@ -145,8 +144,7 @@ def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
     if fig is None: fig = plt.figure(figsize=(12, 3.5))
     fig.clf()
     axs = fig.subplots(1, 3)
-    lrs = [lr[-1] if is_listy(lr) else lr for lr in rec.lrs]
-    axs[0].plot(lrs); axs[0].set_ylabel('Learning rate')
+    axs[0].plot(rec.lrs); axs[0].set_ylabel('Learning rate')
     axs[1].plot(rec.moms); axs[1].set_ylabel('Momentum')
     losses = [float(l) for l in rec.losses]
     axs[2].plot(losses, label='Train')
