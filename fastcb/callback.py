@@ -158,7 +158,7 @@ class CallbackHandler:
     def __init__(self, callbacks:Collection[Callback]=None, metrics:Collection=None, beta:float=0.98):
         metrics = [m if isinstance(m, Callback) else AverageMetric(m) for m in listify(metrics)]
         self.callbacks = sorted([_check_cb(cb) for cb in listify(callbacks)] + metrics, key=cb_order)
-        self.metrics, self.beta = metrics, beta
+        self.metrics, self.beta, self.smoothener = metrics, beta, SmoothenValue(beta)
         self.state = dict.fromkeys(state_keys)
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
         self.resolve()
@@ -370,7 +370,7 @@ def _check_cb(cb)->Callback:
     if not isinstance(cb, Callback): raise TypeError(f"{cb!r} is not a Callback: callbacks must subclass fastcb's Callback")
     return cb
 
-# %% ../nbs/02_callbacks.ipynb #bb5df28c
+# %% ../nbs/02_callbacks.ipynb #27bc1cc6
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
     order = -20  # before the callbacks that read `last_metrics` at `on_epoch_end`
@@ -391,7 +391,7 @@ class AverageMetric(Callback):
         if not self.count: return None
         return {'last_metrics': last_metrics + [float(self.val / self.count)]}
 
-# %% ../nbs/02_callbacks.ipynb #4024357a
+# %% ../nbs/02_callbacks.ipynb #d00bed8a
 class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
     def __init__(self, gen): self.main_bar, self.gen, self.widths = None, gen, None
@@ -416,7 +416,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`; `gen` itself when `pbar` draws no bars."
     return gen if pbar is None or isinstance(pbar, TableBar) else progress_bar(gen, parent=pbar)
 
-# %% ../nbs/02_callbacks.ipynb #34665020
+# %% ../nbs/02_callbacks.ipynb #18761efe
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given."
@@ -436,7 +436,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         if not cb_handler.on_step_end(): opt.zero_grad()
     return loss.detach()
 
-# %% ../nbs/02_callbacks.ipynb #18761efe
+# %% ../nbs/02_callbacks.ipynb #8240985c
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
     yb = yb[0] if is_listy(yb) and len(yb) else yb
@@ -444,7 +444,7 @@ def _check_batch(out, yb)->None:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
 
-# %% ../nbs/02_callbacks.ipynb #f490096f
+# %% ../nbs/02_callbacks.ipynb #750f7b39
 def _bs(yb)->int: return (yb[0] if is_listy(yb) else yb).shape[0]
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
@@ -464,7 +464,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     nums = torch.tensor(nums, dtype=torch.float32)
     return float((torch.stack(losses).float().cpu() * nums).sum() / nums.sum())
 
-# %% ../nbs/02_callbacks.ipynb #a5cc6af4
+# %% ../nbs/02_callbacks.ipynb #d43761c7
 def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
     "Fit `model` on `data` for `epochs` with `loss_func` and `opt`, calling `callbacks` and `metrics` on the way."
