@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import copy, dis, functools, inspect, random, signal, sys, threading, warnings
+import copy, dis, functools, inspect, operator, random, signal, sys, threading, warnings
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
@@ -132,17 +132,21 @@ def _reads_name(f:Callable, name:str)->bool:
 def call_plan(f:Callable, event:str)->Optional[tuple]:
     "State keys to pass `f` at `event`: a tuple of names, or None for the whole state."
     func = getattr(f, '__func__', f)
-    try: return _plan(func, event, func is not f)
+    return _cached_plan(func, event, func is not f)[0]
+
+def _cached_plan(f:Callable, event:str, bound:bool)->tuple:
+    "`_plan(f, event, bound)`, remembered (a function that can't be hashed is planned each time)."
+    try: return _plan(f, event, bound)
     except TypeError as e:
         if 'unhashable' not in str(e): raise
-        return _plan.__wrapped__(func, event, func is not f)
+        return _plan.__wrapped__(f, event, bound)
 
 @functools.lru_cache(maxsize=None)
-def _plan(f:Callable, event:str, bound:bool)->Optional[tuple]:
-    "`call_plan` for the plain function `f` (a method's `self` dropped if `bound`), worked out once per function."
+def _plan(f:Callable, event:str, bound:bool)->tuple:
+    "The state keys `f` names at `event` (None for all), and whether they can go by position; worked out once per function."
     ps = list(inspect.signature(f).parameters.values())[int(bound):]
     var_kw = [p.name for p in ps if p.kind is p.VAR_KEYWORD]
-    if var_kw and _reads_name(f, var_kw[0]): return None
+    if var_kw and _reads_name(f, var_kw[0]): return None, False
     known = state_keys + _event_extras.get(event, ())
     names = []
     for p in ps:
@@ -150,7 +154,20 @@ def _plan(f:Callable, event:str, bound:bool)->Optional[tuple]:
         if p.name in known: names.append(p.name)
         elif p.default is p.empty:
             raise TypeError(f"{f.__qualname__} takes '{p.name}', which is not a state key at on_{event}; valid keys: {', '.join(known)}")
-    return tuple(names)
+    positional = all(i < len(ps) and ps[i].name == n and ps[i].kind is ps[i].POSITIONAL_OR_KEYWORD for i, n in enumerate(names))
+    return tuple(names), positional
+
+@functools.lru_cache(maxsize=None)
+def _class_plans(cls:type)->tuple:
+    "For each event `cls` overrides: the event, the state keys its method names, and an itemgetter to pass them by position (or None)."
+    res = []
+    for e in _events:
+        f, base = inspect.getattr_static(cls, f'on_{e}'), inspect.getattr_static(Callback, f'on_{e}')
+        if f is base: continue
+        bound = not isinstance(f, staticmethod)
+        names, positional = _cached_plan(getattr(f, '__func__', f), e, bound)
+        res.append((e, names, operator.itemgetter(*names) if names and positional else None))
+    return tuple(res)
 
 # %% ../nbs/02_callbacks.ipynb #4ffbca31
 class CallbackHandler:
@@ -161,26 +178,31 @@ class CallbackHandler:
         self.metrics, self.beta, self.smoothener = metrics, beta, SmoothenValue(beta)
         self.state = dict.fromkeys(state_keys)
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
+        self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
         self.resolve()
 
     def resolve(self)->None:
-        "Work out, for each event, which callbacks implement it and what each one is passed."
-        self.plans = {e: [(cb, getattr(cb, f'on_{e}'), call_plan(getattr(cb, f'on_{e}'), e))
-                          for cb in self.callbacks if _overrides(cb, f'on_{e}')] for e in _events}
+        "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
+        self.plans = {e: [] for e in _events}
+        for cb in self.callbacks:
+            for e, names, get in _class_plans(type(cb)): self.plans[e].append((cb, getattr(cb, f'on_{e}'), names, get))
 
-    def __call__(self, event:str, plans:Optional[list]=None, **extras)->None:
-        "Call every callback implementing `event` (or just those of `plans`), updating the state with what they return."
-        state = self.state
-        for cb, f, names in self.plans[event] if plans is None else plans:
+    def __call__(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
+        "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
+        state = self.state if extras is None else {**self.state, **extras}
+        for cb, f, names, get in self.plans[event] if plans is None else plans:
             try:
-                if names is None: res = f(**state, **extras)
-                elif names: res = f(**{k: extras[k] if k in extras else state[k] for k in names})
-                else: res = f()
+                if not names: res = f() if names is not None else f(**state)
+                elif get is None: res = f(**{k: state[k] for k in names})
+                elif len(names) == 1: res = f(get(state))
+                else: res = f(*get(state))
             except BaseException as e:
                 e.add_note(f"(raised in callback {cb.name}, on_{event})")
                 self.failed = cb
                 raise
-            if res is not None: self._update(res, cb, event)
+            if res is not None:
+                self._update(res, cb, event)
+                if extras is not None: state = {**self.state, **extras}
 
     def _update(self, res:dict, cb:Callback, event:str)->None:
         if not isinstance(res, dict):
@@ -204,8 +226,7 @@ class CallbackHandler:
                           skip_bwd=False, skip_validate=False, **kwargs)
         rs = self.resume_sd
         if rs is not None: self._resume_position(rs)
-        self.resolve()
-        try: self('train_begin', metrics_names=[getattr(m, 'name', type(m).__name__) for m in self.metrics], cb_handler=self)
+        try: self('train_begin', extras={'metrics_names': [getattr(m, 'name', type(m).__name__) for m in self.metrics], 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next(i for i, cb in enumerate(self.callbacks) if cb is self.failed)
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
@@ -217,7 +238,7 @@ class CallbackHandler:
         if self.skip: return
         self.state['num_batch'] = 0
         self('epoch_begin')
-        self.epoch_rng = get_rng_state(self.state['data'])   # what the epoch's shuffle is drawn from
+        if self.keep_rng: self.epoch_rng = get_rng_state(self.state['data'])   # what the epoch's shuffle is drawn from
 
     def on_batch_begin(self, xb:Tensor, yb:Tensor, train:bool=True)->tuple:
         "Handle new batch `xb`,`yb` in `train` or validation."
@@ -272,7 +293,7 @@ class CallbackHandler:
         "Handle end of training, `exception` is the exception raised during training, or None."
         errors = []
         for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error
-            try: self('train_end', [plan], exception=exception)
+            try: self('train_end', [plan], {'exception': exception})
             except Exception as e: errors.append(e)
         if errors: raise errors[0]
 
@@ -299,6 +320,9 @@ class CallbackHandler:
     def state_dict(self)->dict:
         "What resuming needs: the position, the smoothing, each callback's state, the random states now and at the epoch's start."
         s = self.state
+        if s['num_batch'] and self.epoch_rng is None:
+            raise RuntimeError("state_dict() inside an epoch needs the random state of the epoch's start: set "
+                               "cb_handler.keep_rng = True in your callback's on_train_begin (CheckpointCallback does)")
         return {'position': {k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training')},
                 'smoothener': dict(vars(self.smoothener)), 'callbacks': self.cb_states(),
                 'rng': get_rng_state(s['data']), 'epoch_rng': self.epoch_rng}
@@ -360,8 +384,6 @@ class _SkipDL:
         set_rng_state(self.rng, self.data)
         yield from it
 
-def _overrides(cb:Callback, meth:str)->bool: return getattr(type(cb), meth) is not getattr(Callback, meth)
-
 def _check_cb(cb)->Callback:
     "Check `cb` is a Callback instance, with an error that says what to pass instead."
     if isinstance(cb, type):
@@ -371,6 +393,11 @@ def _check_cb(cb)->Callback:
     return cb
 
 # %% ../nbs/02_callbacks.ipynb #27bc1cc6
+def _weighted_mean(vals:list, sizes:list[int])->float:
+    "The mean of `vals` (numbers or 0-d tensors, on one device) weighted by `sizes`, read back in one transfer."
+    vals = torch.stack(vals) if isinstance(vals[0], Tensor) else torch.tensor(vals)
+    return float(vals.detach().float() @ torch.tensor(sizes, dtype=torch.float32, device=vals.device)) / sum(sizes)
+
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
     order = -20  # before the callbacks that read `last_metrics` at `on_epoch_end`
@@ -378,18 +405,17 @@ class AverageMetric(Callback):
     @property
     def name(self)->str: return getattr(getattr(self.func, 'func', self.func), '__name__', type(self.func).__name__)
     def on_epoch_begin(self, **kwargs)->None:
-        "Set the inner value to 0."
-        self.val, self.count = 0., 0
+        "Start the epoch with no values."
+        self.vals, self.sizes = [], []
     def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool, **kwargs)->None:
-        "Update metric computation with `last_output` and `last_target`."
+        "Keep the metric of `last_output` and `last_target`, and the batch size, on the device until the epoch ends."
         if train: return
-        bs = last_target.shape[0]
-        self.val = self.val + self.func(last_output, last_target).detach().float() * bs
-        self.count += bs
+        self.vals.append(self.func(last_output, last_target))
+        self.sizes.append(last_target.shape[0])
     def on_epoch_end(self, last_metrics:list, **kwargs)->Optional[dict]:
-        "Set the final result in `last_metrics`."
-        if not self.count: return None
-        return {'last_metrics': last_metrics + [float(self.val / self.count)]}
+        "Add the mean over the validation items, weighted by batch size, to `last_metrics`."
+        if not self.sizes: return None
+        return {'last_metrics': last_metrics + [_weighted_mean(self.vals, self.sizes)]}
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
 class TableBar(MasterBar):
@@ -421,11 +447,11 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
                cb_handler:Optional[CallbackHandler]=None):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given."
     if cb_handler is None: cb_handler = CallbackHandler()
-    out = model(*xb) if is_listy(xb) else model(xb)
+    out = model(*xb) if isinstance(xb, (list, tuple)) else model(xb)
     out = cb_handler.on_loss_begin(out)
     if loss_func is None: return out.detach(), yb
     _check_batch(out, yb)
-    loss = loss_func(out, *yb) if is_listy(yb) else loss_func(out, yb)
+    loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
                          "reduce it (e.g. reduction='mean')")
@@ -439,13 +465,13 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
 # %% ../nbs/02_callbacks.ipynb #8240985c
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
-    yb = yb[0] if is_listy(yb) and len(yb) else yb
+    if isinstance(yb, (list, tuple)): yb = yb[0] if yb else None
     if isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim and out.shape[0] != yb.shape[0]:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
 
 # %% ../nbs/02_callbacks.ipynb #750f7b39
-def _bs(yb)->int: return (yb[0] if is_listy(yb) else yb).shape[0]
+def _bs(yb)->int: return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):
@@ -461,8 +487,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
             if n_batch and len(nums) >= n_batch: break
     if not nums: raise ValueError("validate: the dataloader yielded no batch (is the validation set empty?)")
     if not average: return losses
-    nums = torch.tensor(nums, dtype=torch.float32)
-    return float((torch.stack(losses).float().cpu() * nums).sum() / nums.sum())
+    return _weighted_mean(losses, nums)
 
 # %% ../nbs/02_callbacks.ipynb #d43761c7
 def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Collection[Callback]=None,

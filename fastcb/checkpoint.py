@@ -33,6 +33,7 @@ class CheckpointCallback(LearnerCallback):
 
     def on_train_begin(self, cb_handler, **kwargs:Any)->None:
         self.cb_handler, self.last = cb_handler, None
+        cb_handler.keep_rng = True   # mid-epoch checkpoints replay the epoch's shuffle from its start
 
     def on_batch_end(self, train:bool, epoch:int, iteration:int, num_batch:int, stop_epoch:bool, stop_training:bool, **kwargs:Any)->None:
         "Every `every_batches` training batches, or when Ctrl-C stops training here, save a checkpoint to resume after this batch."

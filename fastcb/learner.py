@@ -123,7 +123,8 @@ class Recorder(LearnerCallback):
 
     def on_train_begin(self, pbar, metrics_names:list, opt, **kwargs:Any)->None:
         "Initialize the history and write the table's header."
-        self.pbar, self.opt, self.has_mom = pbar, opt, hasattr(opt, 'mom')
+        self.pbar, self.read_lr = pbar, opt.reader('lr')
+        self.read_mom = opt.reader('mom') if hasattr(opt, 'mom') else None
         self.names = ['epoch', 'train_loss', 'valid_loss', *metrics_names] + (['time'] if self.add_time else [])
         self.metrics_names = metrics_names
         self.lrs, self.moms, self.losses, self.val_losses, self.metrics, self.nb_batches = [], [], [], [], [], []
@@ -135,8 +136,8 @@ class Recorder(LearnerCallback):
     def on_batch_begin(self, train:bool, **kwargs:Any)->None:
         "Record learning rate and momentum at beginning of batch."
         if not train: return
-        self.lrs.append(self.opt.lr)
-        if self.has_mom: self.moms.append(self.opt.mom)
+        self.lrs.append(self.read_lr())
+        if self.read_mom is not None: self.moms.append(self.read_mom())
 
     def on_backward_begin(self, smooth_loss, **kwargs:Any)->None:
         "Record the smoothed loss (on its device until the epoch ends)."

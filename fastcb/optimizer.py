@@ -160,12 +160,11 @@ class OptimWrapper:
         k,i = _hp_loc(self.opt, key)
         return [pg[k] if i is None else pg[k][i] for pg,_ in self._pairs()]
 
-    def _last(self, key:str)->float:
-        "`key` in the last layer group, read straight from its param group (the Recorder reads lr and mom every batch)."
+    def reader(self, key:str)->Callable[[], float]:
+        "A function reading `key` in the last layer group: the lookup is done once (the Recorder reads lr and mom every batch)."
         k,i = _hp_loc(self.opt, key)
-        pgs = self.opt.param_groups
-        pg = pgs[-2] if pgs[-1].get('norm_group') else pgs[-1]
-        return pg[k] if i is None else pg[k][i]
+        opt, j = self.opt, -2 if self.opt.param_groups[-1].get('norm_group') else -1
+        return (lambda: opt.param_groups[j][k]) if i is None else (lambda: opt.param_groups[j][k][i])
 
     def set_val(self, key:str, val, bn_groups:bool=True)->list:
         "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values."
@@ -189,17 +188,17 @@ class OptimWrapper:
         return {hp: self.read_val(hp) for hp in _hps if hasattr(self, hp)}
 
     @property
-    def lr(self)->float: return self._last('lr')
+    def lr(self)->float: return self.reader('lr')()
     @lr.setter
     def lr(self, val:float|list|slice): self.set_val('lr', val)
 
     @property
-    def mom(self)->float: return self._last('mom')
+    def mom(self)->float: return self.reader('mom')()
     @mom.setter
     def mom(self, val:float|list): self.set_val('mom', val)
 
     @property
-    def beta(self)->float: return self._last('beta')
+    def beta(self)->float: return self.reader('beta')()
     @beta.setter
     def beta(self, val:float|list): self.set_val('beta', val)
 
@@ -210,7 +209,7 @@ class OptimWrapper:
 
     def step(self)->None:
         "Decay the weights if `true_wd`, then step the inner optimizer."
-        if self.true_wd:
+        if self.true_wd and any(self._wd):
             for (pg,npg),wd in zip(self._pairs(), self._wd):
                 if not wd: continue   # nothing to decay: skip the no_grad context, it costs microseconds per step
                 _decay_(pg, wd)
