@@ -179,6 +179,7 @@ class CallbackHandler:
         self.state = dict.fromkeys(state_keys)
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
+        self.pending, self.smooth_losses = [], []   # see `_smooth`
         self.resolve()
 
     def resolve(self)->None:
@@ -186,9 +187,11 @@ class CallbackHandler:
         self.plans = {e: [] for e in _events}
         for cb in self.callbacks:
             for e, names, get in _class_plans(type(cb)): self.plans[e].append((cb, getattr(cb, f'on_{e}'), names, get))
+        self.smooth_at = {e for e, plan in self.plans.items() if any(n is None or 'smooth_loss' in n for _, _, n, _ in plan)}
 
     def __call__(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
         "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
+        if event in self.smooth_at: self._smooth()   # someone reads `smooth_loss` here: bring it up to date
         state = self.state if extras is None else {**self.state, **extras}
         for cb, f, names, get in self.plans[event] if plans is None else plans:
             try:
@@ -220,7 +223,7 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.interrupted = False
+        self.pending, self.smooth_losses, self.interrupted = [], [], False
         self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
                           train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
                           skip_bwd=False, skip_validate=False, **kwargs)
@@ -236,7 +239,7 @@ class CallbackHandler:
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint)."
         if self.skip: return
-        self.state['num_batch'] = 0
+        self.state['num_batch'], self.smooth_losses = 0, []
         self('epoch_begin')
         if self.keep_rng: self.epoch_rng = get_rng_state(self.state['data'])   # what the epoch's shuffle is drawn from
 
@@ -255,9 +258,9 @@ class CallbackHandler:
         return self.state['last_output']
 
     def on_backward_begin(self, loss:Tensor)->tuple:
-        "Handle gradient calculation on `loss`: smooth it, then call the callbacks."
-        self.smoothener.add_value(loss.item() if loss.is_cpu else loss.detach().float())
-        self.state['last_loss'], self.state['smooth_loss'] = loss, self.smoothener.smooth
+        "Handle gradient calculation on `loss`: keep it to smooth (see `_smooth`), then call the callbacks."
+        self.state['last_loss'] = loss
+        self.pending.append(loss.detach())
         self('backward_begin')
         return self.state['last_loss'], self.state['skip_bwd']
 
@@ -291,11 +294,28 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None."
+        self._smooth()
         errors = []
         for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error
             try: self('train_end', [plan], {'exception': exception})
             except Exception as e: errors.append(e)
         if errors: raise errors[0]
+
+    def _smooth(self)->None:
+        "Add the losses kept since the last call to the smoothing, reading them in one transfer, and set `smooth_loss`."
+        ps, self.pending = self.pending, []
+        if not ps: return
+        with torch.no_grad(): vals = [ps[0].item()] if len(ps) == 1 else torch.stack(ps).float().tolist()
+        for v in vals:
+            self.smoothener.add_value(v)
+            self.smooth_losses.append(self.smoothener.smooth)
+        self.state['smooth_loss'] = self.smoothener.smooth
+
+    def take_smooth_losses(self)->list[float]:
+        "The smoothed loss after each training batch since the last call (this epoch's at most): the Recorder's history."
+        self._smooth()
+        res, self.smooth_losses = self.smooth_losses, []
+        return res
 
     def _interrupt(self, where:str)->None:
         "Stop for a Ctrl-C at the end of `where`, once the callbacks have seen that event."
@@ -319,6 +339,7 @@ class CallbackHandler:
 
     def state_dict(self)->dict:
         "What resuming needs: the position, the smoothing, each callback's state, the random states now and at the epoch's start."
+        self._smooth()
         s = self.state
         if s['num_batch'] and self.epoch_rng is None:
             raise RuntimeError("state_dict() inside an epoch needs the random state of the epoch's start: set "
@@ -439,8 +460,11 @@ def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     return master_bar(range(epochs)) if IN_NOTEBOOK or sys.stdout.isatty() else TableBar(range(epochs))
 
 def child_bar(gen, pbar:Optional[MasterBar]):
-    "A progress bar over `gen` under `pbar`; `gen` itself when `pbar` draws no bars."
-    return gen if pbar is None or isinstance(pbar, TableBar) else progress_bar(gen, parent=pbar)
+    "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."
+    if pbar is None or isinstance(pbar, TableBar): return gen
+    bar = progress_bar(gen, parent=pbar)
+    bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
+    return bar
 
 # %% ../nbs/02_callbacks.ipynb #18761efe
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,

@@ -121,9 +121,9 @@ class Recorder(LearnerCallback):
         self.add_time = add_time
         self.lrs, self.moms, self.losses, self.val_losses, self.metrics, self.nb_batches = [], [], [], [], [], []
 
-    def on_train_begin(self, pbar, metrics_names:list, opt, **kwargs:Any)->None:
+    def on_train_begin(self, pbar, metrics_names:list, opt, cb_handler, **kwargs:Any)->None:
         "Initialize the history and write the table's header."
-        self.pbar, self.read_lr = pbar, opt.reader('lr')
+        self.pbar, self.cb_handler, self.read_lr = pbar, cb_handler, opt.reader('lr')
         self.read_mom = opt.reader('mom') if hasattr(opt, 'mom') else None
         self.names = ['epoch', 'train_loss', 'valid_loss', *metrics_names] + (['time'] if self.add_time else [])
         self.metrics_names = metrics_names
@@ -139,14 +139,14 @@ class Recorder(LearnerCallback):
         self.lrs.append(self.read_lr())
         if self.read_mom is not None: self.moms.append(self.read_mom())
 
-    def on_backward_begin(self, smooth_loss, **kwargs:Any)->None:
-        "Record the smoothed loss (on its device until the epoch ends)."
-        self.losses.append(smooth_loss)
+    def take_losses(self)->None:
+        "Add the smoothed losses of the batches since the last call to `losses` (during a fit)."
+        if getattr(self, 'cb_handler', None) is not None: self.losses += self.cb_handler.take_smooth_losses()
 
-    def on_epoch_end(self, epoch:int, num_batch:int, smooth_loss, last_metrics:list, **kwargs:Any)->None:
+    def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
         "Save the epoch's losses and metrics, and write a line of the table."
         self.nb_batches.append(num_batch)
-        self.losses = _to_floats(self.losses)
+        self.take_losses()
         self.val_losses.append(last_metrics[0])
         if len(last_metrics) > 1: self.metrics.append(list(last_metrics[1:]))
         train_loss = self.losses[-1] if num_batch else None
@@ -164,16 +164,14 @@ class Recorder(LearnerCallback):
         if self.pbar is not None: self.pbar.write(self.stats_row(stats), table=True)
 
     def on_train_end(self, **kwargs:Any)->None:
-        self.losses = _to_floats(self.losses)
+        "Take the losses of a last, unfinished epoch, and let the handler go."
+        self.take_losses()
+        self.cb_handler = None
 
-def _to_floats(xs:list)->list:
-    "Convert a list of numbers and 0-d tensors to floats, reading all the tensors in one transfer."
-    idx = [i for i,x in enumerate(xs) if isinstance(x, Tensor)]
-    if not idx: return xs
-    vals = torch.stack([xs[i].float() for i in idx]).tolist()
-    xs = list(xs)
-    for i,v in zip(idx, vals): xs[i] = v
-    return xs
+    def state_dict(self)->dict:
+        "The history so far, this epoch's losses included (for checkpoints)."
+        self.take_losses()
+        return super().state_dict()
 
 # %% ../nbs/05_learner.ipynb #e23f4257
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
