@@ -252,7 +252,7 @@ def main():
                ('small', 'Learner+5cb'): 1.05, ('small', 'Learner+5cb bars'): 1.05}
     for name in a.workloads:
         w = WORKLOADS[name]
-        rounds = a.rounds or {'tiny': 30, 'small': 20}.get(name, 20)
+        rounds = a.rounds or {'tiny': 50, 'small': 20}.get(name, 20)
         times, ratios = time_workload(name, device, rounds)
         print(f"\n## {name}: batch {w['bs']}, MLP {'-'.join(map(str, w['sizes']))}, {w['n_train']} training + "
               f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {rounds} rounds")
