@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
-from .core import listify, is_listy
+from .core import listify
 
 # %% auto #0
 __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state', 'set_rng_state', 'call_plan',
@@ -294,8 +294,9 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None."
-        self._smooth()
         errors = []
+        try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
+        except Exception as e: errors.append(e)
         for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error
             try: self('train_end', [plan], {'exception': exception})
             except Exception as e: errors.append(e)
@@ -416,8 +417,8 @@ def _check_cb(cb)->Callback:
 # %% ../nbs/02_callbacks.ipynb #27bc1cc6
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or 0-d tensors, on one device) weighted by `sizes`, read back in one transfer."
-    vals = torch.stack(vals) if isinstance(vals[0], Tensor) else torch.tensor(vals)
-    return float(vals.detach().float() @ torch.tensor(sizes, dtype=torch.float32, device=vals.device)) / sum(sizes)
+    vals = (torch.stack(vals) if isinstance(vals[0], Tensor) else torch.tensor(vals)).detach().float().reshape(len(sizes))
+    return float(vals @ torch.tensor(sizes, dtype=torch.float32, device=vals.device)) / sum(sizes)
 
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
