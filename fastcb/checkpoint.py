@@ -12,7 +12,7 @@ from typing import Any, Optional
 import torch
 from .core import is_main_process
 from .callback import Callback
-from .learner import LearnerCallback, Learner, atomic_save
+from .learner import LearnerCallback, Learner, atomic_save, _model_file
 
 # %% auto #0
 __all__ = ['CheckpointCallback']
@@ -53,7 +53,7 @@ class CheckpointCallback(LearnerCallback):
         learn, hsd = self.learn, self.cb_handler.state_dict()
         hsd['position'] = pos
         ck = {'format': 'fastcb.checkpoint', 'version': 1, 'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'handler': hsd}
-        path = learn.path/learn.model_dir/f'{self.ckpt_name}_e{epoch}_b{num_batch}.pth'
+        path = _model_file(learn, f'{self.ckpt_name}_e{epoch}_b{num_batch}')
         try: atomic_save(ck, path)
         except (pickle.PicklingError, AttributeError, TypeError) as e: raise _unsaveable(hsd['callbacks'], e) from e
         for old in learn.checkpoints(self.ckpt_name)[:-self.keep]: old.unlink(missing_ok=True)

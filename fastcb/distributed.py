@@ -15,8 +15,8 @@ from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 from .core import is_main_process, ifnone, barrier
-from .callback import Callback
-from .learner import Learner, LearnerCallback, DeviceDataLoader
+from .callback import Callback, _bs
+from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file
 
 # %% auto #0
 __all__ = ['rank_info', 'setup_distributed', 'cleanup_distributed', 'find_free_port', 'ShardSampler', 'reduce_weighted',
@@ -173,9 +173,8 @@ class DistributedTrainer(LearnerCallback):
 
     def on_batch_end(self, train:bool, last_target, **kwargs:Any)->None:
         "Leave `no_sync`; count the validation items of this rank."
-        if train:
-            if self.no_sync is not None: self.no_sync.__exit__(None, None, None); self.no_sync = None
-        else: self.n_valid += (last_target[0] if isinstance(last_target, (list, tuple)) else last_target).shape[0]
+        if train: self._leave_no_sync()
+        else: self.n_valid += _bs(last_target)
 
     def on_epoch_end(self, last_metrics:list, model:nn.Module, num_batch:int, **kwargs:Any)->Optional[dict]:
         "Make the validation loss and metrics global: exact, weighted by each rank's number of items."
@@ -185,9 +184,13 @@ class DistributedTrainer(LearnerCallback):
         if not last_metrics or last_metrics[0] is None: return None
         return {'last_metrics': reduce_weighted(last_metrics, self.n_valid)}
 
+    def _leave_no_sync(self)->None:
+        if self.no_sync is not None: self.no_sync.__exit__(None, None, None)
+        self.no_sync = None
+
     def on_train_end(self, **kwargs:Any)->None:
         "Put back the plain model and the original dataloaders."
-        if self.no_sync is not None: self.no_sync.__exit__(None, None, None); self.no_sync = None
+        self._leave_no_sync()
         self.learn.data.train_dl, self.learn.data.valid_dl = self.old_dls
         self.learn.model = self.module
 
@@ -214,7 +217,7 @@ def rank0_writes(f):
 def _save(self:Learner, name, with_opt:bool=True)->Path:
     "Save model and optimizer on rank 0; every rank returns once the file is written."
     path = rank0_writes(Learner.save)(self, name, with_opt=with_opt)
-    return path if path is not None else self.path/self.model_dir/f'{name}.pth'
+    return path if path is not None else _model_file(self, name)
 
 def _export(self:Learner, fname='export.pkl')->Path:
     "Export the learner (without its distributed callbacks) on rank 0; every rank returns once it is written."

@@ -15,7 +15,7 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, ifnone, is_listy
-from .optimizer import OptimWrapper, AdamW, lr_range
+from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate
 from .schedulers import OneCycleScheduler, LRFinder
 
@@ -176,7 +176,6 @@ class Recorder(LearnerCallback):
 # %% ../nbs/05_learner.ipynb #e23f4257
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
 
-@staticmethod
 def _new_fig(n:int=1, figsize=(6, 4)):
     fig, axs = plt.subplots(1, n, figsize=(figsize[0]*n, figsize[1]))
     return fig, axs
@@ -262,8 +261,6 @@ def atomic_save(obj:Any, path:str|Path)->Path:
     return path
 
 # %% ../nbs/05_learner.ipynb #34e1160e
-_norm_types = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
-
 class Learner:
     "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
@@ -297,7 +294,7 @@ class Learner:
         if self.opt is None: self.create_opt(lr, wd)
         else: self.opt.lr, self.opt.wd = lr, wd
         state = self.load_checkpoint(resume) if resume is not None else None
-        cbs = [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+        cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
@@ -320,8 +317,11 @@ class Learner:
 
     def show_callback_order(self, callbacks:Collection[Callback]=None)->str:
         "The callbacks a fit with `callbacks` would call at each event, in order."
-        cbs = [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
-        return CallbackHandler(cbs, self.metrics).show_order()
+        return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
+
+    def fit_callbacks(self, callbacks:Collection[Callback]=None)->list[Callback]:
+        "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's, then `callbacks`."
+        return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
 
 # %% ../nbs/05_learner.ipynb #1e1f1e5b
 def _model_file(learn:Learner, name:str|Path)->Path:

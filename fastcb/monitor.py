@@ -146,8 +146,7 @@ def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
     axs = fig.subplots(1, 3)
     axs[0].plot(rec.lrs); axs[0].set_ylabel('Learning rate')
     axs[1].plot(rec.moms); axs[1].set_ylabel('Momentum')
-    losses = [float(l) for l in rec.losses]
-    axs[2].plot(losses, label='Train')
+    axs[2].plot(rec.losses, label='Train')
     vals = [(i-1, v) for i, v in zip(np.cumsum(rec.nb_batches), rec.val_losses) if v is not None]
     if vals: axs[2].plot(*zip(*vals), marker='o', label='Validation')
     axs[2].set_ylabel('Loss'); axs[2].legend()

@@ -27,7 +27,7 @@ def to_float(o):
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss when it is fp16."
     order = 5  # after the callbacks that change the loss or skip steps, before GradientClipping (10)
-    exclude = ['scaler', 'autocast', 'opt']
+    exclude = ['scaler', 'autocast', 'opt', 'one']
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
         if dtype is not None and dtype not in _half_types:
             raise ValueError(f"MixedPrecision: dtype must be torch.float16 or torch.bfloat16, got {dtype}")
@@ -40,6 +40,7 @@ class MixedPrecision(Callback):
         self.device_type = p.device.type if p is not None else 'cpu'
         self.run_dtype = self.dtype or (torch.bfloat16 if self.device_type == 'cpu' else torch.float16)
         self.opt, self.step_pending = opt, False
+        self.one = torch.ones((), device=p.device if p is not None else 'cpu')   # scaled each batch to read the scale, no sync
         if self.run_dtype == torch.float16 and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.device_type, init_scale=self.init_scale,
                                                growth_interval=self.growth_interval)
@@ -58,7 +59,7 @@ class MixedPrecision(Callback):
     def on_backward_begin(self, last_loss:Tensor, **kwargs:Any)->Optional[dict]:
         "Scale the loss (fp16 only), keeping the scale to divide the reported loss by."
         if self.scaler is None: return None
-        self.loss_scale = self.scaler.scale(torch.ones((), device=last_loss.device))
+        self.loss_scale = self.scaler.scale(self.one)
         return {'last_loss': last_loss * self.loss_scale}
 
     def on_backward_end(self, skip_step:bool, **kwargs:Any)->Optional[dict]:

@@ -11,6 +11,7 @@ from typing import Any, Collection, Optional
 import numpy as np
 import torch
 from .core import is_listy
+from .optimizer import _hps
 from .callback import Callback
 from .annealing import Scheduler, annealing_cos, annealing_exp, annealing_linear, AnnealFunc
 
@@ -18,14 +19,12 @@ from .annealing import Scheduler, annealing_cos, annealing_exp, annealing_linear
 __all__ = ['TrainingPhase', 'GeneralScheduler', 'OneCycleScheduler', 'LRFinder']
 
 # %% ../nbs/04_schedulers.ipynb #f3b8af9a
-_hp_names = ('lr', 'mom', 'beta', 'wd')
-
 class TrainingPhase:
     "Schedule hyper-parameters for a phase of `length` iterations."
     def __init__(self, length:int): self.length, self.scheds = length, {}
     def schedule_hp(self, name:str, vals, anneal:Optional[AnnealFunc]=None)->TrainingPhase:
         "Add a schedule for hyper-parameter `name` from `vals` (start, end) with `anneal`."
-        if name not in _hp_names: raise ValueError(f"Unknown hyper-parameter '{name}': a phase can schedule {', '.join(_hp_names)}")
+        if name not in _hps: raise ValueError(f"Unknown hyper-parameter '{name}': a phase can schedule {', '.join(_hps)}")
         self.scheds[name] = Scheduler(vals, self.length, anneal)
         return self
     @property
