@@ -194,7 +194,7 @@ class DistributedTrainer(LearnerCallback):
         self.learn.data.train_dl, self.learn.data.valid_dl = self.old_dls
         self.learn.model = self.module
 
-# %% ../nbs/11_distributed.ipynb #b4e3f2ac
+# %% ../nbs/11_distributed.ipynb #71c8fe74
 class AgreeToStop(LearnerCallback):
     "Stop training on every rank when the callbacks of any rank stop it at the end of an epoch."
     order = 1000  # after every callback that may set `stop_training`
@@ -204,7 +204,7 @@ class AgreeToStop(LearnerCallback):
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return {'stop_training': bool(t.item())}
 
-# %% ../nbs/11_distributed.ipynb #b2252e6b
+# %% ../nbs/11_distributed.ipynb #66b3e1ce
 def rank0_writes(f):
     "Make `f` collective: every rank calls it, only rank 0 runs it, then all wait for each other."
     @functools.wraps(f)
@@ -227,7 +227,7 @@ def _export(self:Learner, fname='export.pkl')->Path:
     finally: self.callback_fns = fns
     return path if path is not None else self.path/fname
 
-# %% ../nbs/11_distributed.ipynb #204b1a1a
+# %% ../nbs/11_distributed.ipynb #19ad1f0e
 def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_kwargs)->Learner:
     "Train this learner on every process of a torchrun launch (`backend`: gloo on CPU, nccl on CUDA)."
     rank, world, local_rank = setup_distributed(backend)

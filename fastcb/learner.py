@@ -20,9 +20,9 @@ from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate
 from .schedulers import OneCycleScheduler, LRFinder
 
 # %% auto #0
-__all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'accuracy', 'error_rate',
-           'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner', 'load_callback',
-           'load_learner', 'digits_cnn']
+__all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'digits_cnn', 'accuracy',
+           'error_rate', 'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner',
+           'load_callback', 'load_learner']
 
 # %% ../nbs/05_learner.ipynb #3c749273
 def default_device()->torch.device:
@@ -74,7 +74,7 @@ class DataBunch:
         n = lambda dl: 'None' if dl is None else f'{len(dl.dataset)} items'
         return f"DataBunch(train: {n(self.train_dl)}; valid: {n(self.valid_dl)}; device: {self.device})"
 
-# %% ../nbs/05_learner.ipynb #53b1937a
+# %% ../nbs/05_learner.ipynb #e477362f
 def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, flat:bool=False)->DataBunch:
     "scikit-learn's digits as a `DataBunch`: images (1x8x8, or 64 values if `flat`) scaled to [0,1], and labels."
     try: from sklearn.datasets import load_digits
@@ -89,7 +89,16 @@ def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, f
     g = torch.Generator().manual_seed(seed)
     return DataBunch.create(ds(idx[n_valid:]), ds(idx[:n_valid]), bs=bs, device=device, generator=g)
 
-# %% ../nbs/05_learner.ipynb #bcb4fd30
+# %% ../nbs/05_learner.ipynb #f768b373
+def digits_cnn(seed:Optional[int]=0)->nn.Module:
+    "A small CNN for 1x8x8 digits (initialised from `seed` unless it is None)."
+    if seed is not None: torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+# %% ../nbs/05_learner.ipynb #d174ac1d
 def accuracy(input:Tensor, targs:Tensor)->Tensor:
     "Compute accuracy with `targs` when `input` is bs * n_classes."
     return (input.argmax(dim=-1) == targs).float().mean()
@@ -98,7 +107,7 @@ def error_rate(input:Tensor, targs:Tensor)->Tensor:
     "1 - `accuracy`"
     return 1 - accuracy(input, targs)
 
-# %% ../nbs/05_learner.ipynb #a67431bb
+# %% ../nbs/05_learner.ipynb #65140bb9
 def camel2snake(name:str)->str:
     "Convert CamelCase `name` to snake_case."
     return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)).lower()
@@ -112,7 +121,7 @@ class LearnerCallback(Callback):
     @property
     def cb_name(self)->str: return camel2snake(type(self).__name__)
 
-# %% ../nbs/05_learner.ipynb #5e3a6892
+# %% ../nbs/05_learner.ipynb #cbfb0423
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = 10  # after the schedulers: it records the hyper-parameters each batch actually uses
@@ -173,7 +182,7 @@ class Recorder(LearnerCallback):
         self.take_losses()
         return super().state_dict()
 
-# %% ../nbs/05_learner.ipynb #e23f4257
+# %% ../nbs/05_learner.ipynb #81e2908c
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
 
 def _new_fig(n:int=1, figsize=(6, 4)):
@@ -232,7 +241,7 @@ def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=Fals
 
 Recorder.plot_lr, Recorder.plot_losses, Recorder.plot_metrics, Recorder.plot = _plot_lr, _plot_losses, _plot_metrics, _plot
 
-# %% ../nbs/05_learner.ipynb #cbfb0423
+# %% ../nbs/05_learner.ipynb #1e1f1e5b
 class GradientClipping(LearnerCallback):
     "Gradient clipping during training."
     order = 10  # after callbacks that change the gradients (e.g. mixed precision unscaling them)
@@ -243,7 +252,7 @@ class GradientClipping(LearnerCallback):
         "Clip the gradient before the optimizer step, unless gradients are being accumulated (`skip_zero`)."
         if self.clip and not skip_zero: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip)
 
-# %% ../nbs/05_learner.ipynb #bd32a4fa
+# %% ../nbs/05_learner.ipynb #5dbba417
 def atomic_save(obj:Any, path:str|Path)->Path:
     "Save `obj` with `torch.save` to `path` atomically: a temporary file, fsync, then a rename."
     path = Path(path)
@@ -260,7 +269,13 @@ def atomic_save(obj:Any, path:str|Path)->Path:
         raise
     return path
 
-# %% ../nbs/05_learner.ipynb #34e1160e
+# %% ../nbs/05_learner.ipynb #25866364
+def _check_cb_fn(f)->Callable:
+    "Check `f` can be called with a learner to make a callback."
+    if isinstance(f, Callback): raise TypeError(f"callback_fns takes classes or functions called with the learner, got the instance {f!r}: put it in callbacks instead")
+    if not callable(f): raise TypeError(f"{f!r} in callback_fns is not callable")
+    return f
+
 class Learner:
     "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
@@ -323,7 +338,7 @@ class Learner:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's, then `callbacks`."
         return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
 
-# %% ../nbs/05_learner.ipynb #1e1f1e5b
+# %% ../nbs/05_learner.ipynb #f9a5de0a
 def _model_file(learn:Learner, name:str|Path)->Path:
     return learn.path/learn.model_dir/f'{name}.pth'
 
@@ -413,13 +428,7 @@ Learner.save, Learner.load, Learner.validate, Learner.get_preds = _save, _load, 
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
 
-def _check_cb_fn(f)->Callable:
-    "Check `f` can be called with a learner to make a callback."
-    if isinstance(f, Callback): raise TypeError(f"callback_fns takes classes or functions called with the learner, got the instance {f!r}: put it in callbacks instead")
-    if not callable(f): raise TypeError(f"{f!r} in callback_fns is not callable")
-    return f
-
-# %% ../nbs/05_learner.ipynb #4eead859
+# %% ../nbs/05_learner.ipynb #8dd54e7c
 _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
 
 def _export(self:Learner, fname:str|Path='export.pkl')->Path:
@@ -448,12 +457,3 @@ def load_learner(path:str|Path, fname:str|Path='export.pkl', device=None)->Learn
     learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]
     return learn
-
-# %% ../nbs/05_learner.ipynb #5dbba417
-def digits_cnn(seed:Optional[int]=0)->nn.Module:
-    "A small CNN for 1x8x8 digits (initialised from `seed` unless it is None)."
-    if seed is not None: torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-                         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-                         nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))

@@ -102,7 +102,7 @@ def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
     "Make `layer_groups` a list of modules: a list, tuple or `nn.ModuleList` as is, any other module as one group."
     return list(layer_groups) if isinstance(layer_groups, (list, tuple, nn.ModuleList)) else [layer_groups]
 
-# %% ../nbs/01_optimizer.ipynb #4766f18f
+# %% ../nbs/01_optimizer.ipynb #72554982
 class OptimWrapper:
     "Wrap the torch optimizer `opt` so `lr, mom, beta, wd` read and write as properties, one value per layer group."
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
@@ -248,7 +248,7 @@ class OptimWrapper:
             res.append(f"  layer group {i}: " + ' '.join(f"{k}={_fmt(v[i])}" for k,v in hps.items()) + f"  ({len(pg['params'])} params{n_norm})")
         return '\n'.join(res)
 
-# %% ../nbs/01_optimizer.ipynb #d2746ce9
+# %% ../nbs/01_optimizer.ipynb #df44cff8
 def HPOptimizer(params:Iterable, opt_fn:Callable, lr:float, **kwargs)->OptimWrapper:
     "Build `opt_fn(params, lr=lr)` and wrap it in an `OptimWrapper`: one layer group, as in notebook 004."
     res = OptimWrapper(opt_fn(params, lr=lr), **kwargs)
