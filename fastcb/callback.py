@@ -179,15 +179,17 @@ class CallbackHandler:
         self.state = dict.fromkeys(state_keys)
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
-        self.pending, self.smooth_losses = [], []   # see `_smooth`
+        self.pending, self.smooth_losses, self.to_smooth = [], [], None   # see `_smooth`
         self.resolve()
 
     def resolve(self)->None:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
-        self.plans = {e: [] for e in _events}
+        self.plans, self.smooth_at = {e: [] for e in _events}, set()
         for cb in self.callbacks:
-            for e, names, get in _class_plans(type(cb)): self.plans[e].append((cb, getattr(cb, f'on_{e}'), names, get))
-        self.smooth_at = {e for e, plan in self.plans.items() if any(n is None or 'smooth_loss' in n for _, _, n, _ in plan)}
+            for e, names, get in _class_plans(type(cb)):
+                self.plans[e].append((cb, getattr(cb, f'on_{e}'), names, get))
+                if names is None or 'smooth_loss' in names: self.smooth_at.add(e)   # `_smooth` before this event
+        self.smooth_early = bool(self.smooth_at & {'backward_begin', 'backward_end', 'step_end'})
 
     def __call__(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
         "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
@@ -223,7 +225,7 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.pending, self.smooth_losses, self.interrupted = [], [], False
+        self.pending, self.smooth_losses, self.to_smooth, self.interrupted = [], [], None, False
         self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
                           train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
                           skip_bwd=False, skip_validate=False, **kwargs)
@@ -258,11 +260,13 @@ class CallbackHandler:
         return self.state['last_output']
 
     def on_backward_begin(self, loss:Tensor)->tuple:
-        "Handle gradient calculation on `loss`: keep it to smooth (see `_smooth`), then call the callbacks."
-        self.state['last_loss'] = loss
-        self.pending.append(loss.detach())
+        "Handle gradient calculation on `loss`: call the callbacks, and note what to smooth at the batch's end (see `_smooth`)."
+        s = self.state
+        s['last_loss'] = loss
+        if self.smooth_early: self.pending.append(loss.detach())   # a callback reads `smooth_loss` before the batch ends
         self('backward_begin')
-        return self.state['last_loss'], self.state['skip_bwd']
+        if not self.smooth_early: self.to_smooth = True if s['last_loss'] is loss else loss.detach()
+        return s['last_loss'], s['skip_bwd']
 
     def on_backward_end(self)->bool:
         "Handle end of gradient calculation."
@@ -277,6 +281,9 @@ class CallbackHandler:
     def on_batch_end(self, loss:Tensor)->bool:
         "Handle end of processing one batch with `loss`."
         s = self.state
+        if self.to_smooth is not None:   # `loss` is the detached loss to smooth, unless a callback changed it at on_backward_begin
+            self.pending.append(loss if self.to_smooth is True else self.to_smooth)
+            self.to_smooth = None
         s['last_loss'] = loss
         self('batch_end')
         if s['train']:
@@ -416,9 +423,9 @@ def _check_cb(cb)->Callback:
 
 # %% ../nbs/02_callbacks.ipynb #27bc1cc6
 def _weighted_mean(vals:list, sizes:list[int])->float:
-    "The mean of `vals` (numbers or 0-d tensors, on one device) weighted by `sizes`, read back in one transfer."
-    vals = (torch.stack(vals) if isinstance(vals[0], Tensor) else torch.tensor(vals)).detach().float().reshape(len(sizes))
-    return float(vals @ torch.tensor(sizes, dtype=torch.float32, device=vals.device)) / sum(sizes)
+    "The mean of `vals` (numbers or one-element tensors, on one device) weighted by `sizes`; tensors are read back in one transfer."
+    if isinstance(vals[0], Tensor): vals = torch.stack(vals).reshape(len(sizes)).tolist()
+    return sum(v * n for v, n in zip(vals, sizes)) / sum(sizes)
 
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
@@ -469,15 +476,18 @@ def child_bar(gen, pbar:Optional[MasterBar]):
 
 # %% ../nbs/02_callbacks.ipynb #18761efe
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
-               cb_handler:Optional[CallbackHandler]=None):
-    "Calculate loss for a batch, and do the backward pass and step if `opt` is given."
+               cb_handler:Optional[CallbackHandler]=None, check:bool=True):
+    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes."
     if cb_handler is None: cb_handler = CallbackHandler()
     out = model(*xb) if isinstance(xb, (list, tuple)) else model(xb)
     out = cb_handler.on_loss_begin(out)
     if loss_func is None: return out.detach(), yb
-    _check_batch(out, yb)
-    loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
-    if not isinstance(loss, Tensor) or loss.ndim != 0:
+    if check: _check_batch(out, yb)
+    try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
+    except Exception:
+        _check_batch(out, yb)   # the usual cause, named
+        raise
+    if not isinstance(loss, Tensor) or loss.ndim:
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
                          "reduce it (e.g. reduction='mean')")
     if opt is not None:
@@ -485,7 +495,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         if not skip_bwd: loss.backward()
         if not cb_handler.on_backward_end(): opt.step()
         if not cb_handler.on_step_end(): opt.zero_grad()
-    return loss.detach()
+    return loss.detach() if loss.requires_grad else loss
 
 # %% ../nbs/02_callbacks.ipynb #8240985c
 def _check_batch(out, yb)->None:
@@ -506,7 +516,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     with torch.no_grad():
         for xb,yb in child_bar(dl, pbar):
             if cb_handler is not None: xb, yb = cb_handler.on_batch_begin(xb, yb, train=False)
-            losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler))
+            losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
             nums.append(_bs(yb))
             if cb_handler is not None: cb_handler.on_batch_end(losses[-1])
             if n_batch and len(nums) >= n_batch: break
@@ -533,7 +543,7 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
                 cb_handler.on_epoch_begin()
                 for xb,yb in child_bar(cb_handler.skip_seen(data.train_dl), pbar):
                     xb, yb = cb_handler.on_batch_begin(xb, yb)
-                    loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler)
+                    loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler, check=not cb_handler.state['num_batch'])
                     if cb_handler.on_batch_end(loss): break
                 if not cb_handler.state['num_batch']: raise ValueError(f"Epoch {epoch}: data.train_dl yielded no batch (an empty dataset?)")
                 valid_dl = getattr(data, 'valid_dl', None)
