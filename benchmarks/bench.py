@@ -3,6 +3,7 @@
     python benchmarks/bench.py                 # the table in benchmarks/README.md (CPU, about 2 minutes)
     python benchmarks/bench.py --device cuda   # the same on a GPU, plus a check for host syncs per batch
     python benchmarks/bench.py --profile tiny  # cProfile of one Learner.fit: where fastcb's time goes
+    python benchmarks/bench.py --against DIR   # this checkout's fit+5cb and Learner+5cb beside those of checkout DIR
 
 Every variant does the same work per epoch: for each training batch forward, loss, backward, step, zero_grad;
 then a validation pass computing the loss and the accuracy, read once at the end of the epoch. All variants
@@ -13,10 +14,11 @@ On the CPU the time is the process's CPU time (`time.process_time`), so other us
 benchmark down but barely change its numbers; with a GPU it is wall time between `torch.cuda.synchronize` calls.
 """
 from __future__ import annotations
-import argparse, copy, gc, io, os, platform, resource, statistics, subprocess, sys, time, warnings
+import argparse, copy, gc, importlib.util, io, os, platform, resource, statistics, subprocess, sys, time, warnings
 from datetime import date
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
 import torch
@@ -91,26 +93,28 @@ def setup_raw(model, train, valid, epochs):
     return lambda: raw_loop(model, opt, train, valid, epochs)
 
 def setup_raw_ow(model, train, valid, epochs):
-    "The raw loop with the optimizer the Learner builds: `OptimWrapper.create(SGD, ...)` (main + norm groups)."
+    "The raw loop with the optimizer the Learner builds: `OptimWrapper.create(SGD, ...)` (one group here: no norm layers)."
     opt = OptimWrapper.create(torch.optim.SGD, LR, model, wd=0., true_wd=True)
     return lambda: raw_loop(model, opt, train, valid, epochs)
 
-def setup_fit(model, train, valid, epochs, n_cbs=0):
+HERE = SimpleNamespace(fit=fit, Learner=Learner, DataBunch=DataBunch, accuracy=accuracy, NoOp=NoOp)   # the fastcb the variants use
+
+def setup_fit(model, train, valid, epochs, n_cbs=0, pkg=HERE):
     "fastcb's `fit` with torch's SGD, the accuracy metric and `n_cbs` no-op callbacks, silent."
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    data = DataBunch(train, valid, device=train[0][0].device)
-    return lambda: fit(epochs, model, F.cross_entropy, opt, data, [NoOp() for _ in range(n_cbs)], [accuracy], silent=True)
+    data = pkg.DataBunch(train, valid, device=train[0][0].device)
+    return lambda: pkg.fit(epochs, model, F.cross_entropy, opt, data, [pkg.NoOp() for _ in range(n_cbs)], [pkg.accuracy], silent=True)
 
-def setup_learner(model, train, valid, epochs, n_cbs=0, bars=False):
+def setup_learner(model, train, valid, epochs, n_cbs=0, bars=False, pkg=HERE):
     "`Learner.fit`: Recorder + accuracy + `n_cbs` no-op callbacks, SGD in an OptimWrapper; silent, or with bars."
-    data = DataBunch(train, valid, device=train[0][0].device)
-    learn = Learner(data, model, opt_func=torch.optim.SGD, loss_func=F.cross_entropy, metrics=[accuracy], wd=0.,
-                    silent=not bars)
+    data = pkg.DataBunch(train, valid, device=train[0][0].device)
+    learn = pkg.Learner(data, model, opt_func=torch.optim.SGD, loss_func=F.cross_entropy, metrics=[pkg.accuracy], wd=0.,
+                        silent=not bars)
     learn.create_opt(LR, 0.)
     def run():
-        if not bars: return learn.fit(epochs, LR, callbacks=[NoOp() for _ in range(n_cbs)])
+        if not bars: return learn.fit(epochs, LR, callbacks=[pkg.NoOp() for _ in range(n_cbs)])
         out, sys.stdout = sys.stdout, FakeTTY()   # real console bars (fastprogress), drawn into the void
-        try: learn.fit(epochs, LR, callbacks=[NoOp() for _ in range(n_cbs)])
+        try: learn.fit(epochs, LR, callbacks=[pkg.NoOp() for _ in range(n_cbs)])
         finally: sys.stdout = out
     return run
 
@@ -131,6 +135,24 @@ DESCR = {
     'Learner+5cb':      'Learner.fit: Recorder + accuracy + 5 no-op callbacks, silent',
     'Learner+5cb bars': 'the same with fastprogress console bars drawn',
 }
+
+def load_checkout(root):
+    "The fastcb of the checkout at `root`, imported as `fastcb_base` beside this one (its modules import each other relatively)."
+    init = Path(root).resolve()/'fastcb'/'__init__.py'
+    if not init.exists(): raise SystemExit(f"--against: no fastcb package in {root} (expected {init})")
+    spec = importlib.util.spec_from_file_location('fastcb_base', init, submodule_search_locations=[str(init.parent)])
+    sys.modules['fastcb_base'] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules['fastcb_base'])
+    cbm, lm = (importlib.import_module(f'fastcb_base.{m}') for m in ('callback', 'learner'))
+    noop = type('NoOp', (cbm.Callback,), {k: v for k, v in vars(NoOp).items() if k.startswith('on_')})
+    return SimpleNamespace(fit=cbm.fit, Learner=lm.Learner, DataBunch=lm.DataBunch, accuracy=lm.accuracy, NoOp=noop)
+
+def against(root):
+    "Variants timing this checkout's `fit+5cb` and `Learner+5cb` beside those of the checkout at `root`."
+    base = load_checkout(root)
+    return {'raw': setup_raw,
+            'fit+5cb base': partial(setup_fit, n_cbs=5, pkg=base),     'fit+5cb': partial(setup_fit, n_cbs=5),
+            'Learner+5cb base': partial(setup_learner, n_cbs=5, pkg=base), 'Learner+5cb': partial(setup_learner, n_cbs=5)}
 
 # ------------------------------------------------------------------------------------------------- timing
 def sync(device):
@@ -234,16 +256,20 @@ def fmt_us(s): return f'{s*1e6:8.1f}'
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu')
-    p.add_argument('--rounds', type=int, default=None, help='interleaved rounds per workload (default: 30 tiny, 20 small)')
+    p.add_argument('--rounds', type=int, default=None, help='interleaved rounds per workload (default: 50 tiny, 20 small)')
     p.add_argument('--workloads', nargs='+', default=list(WORKLOADS))
     p.add_argument('--no-mem', action='store_true', help='skip the peak-memory subprocesses')
     p.add_argument('--profile', metavar='WORKLOAD', help='profile one Learner.fit instead of timing')
+    p.add_argument('--against', metavar='DIR', help="time fit+5cb and Learner+5cb of the checkout DIR (e.g. a git worktree) beside this one's")
     p.add_argument('--mem-child', nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args()
     device = torch.device(a.device)
     if a.mem_child: return mem_child(*a.mem_child, device)
     torch.set_num_threads(1)
     if a.profile: return profile(a.profile, device)
+    if a.against:
+        VARIANTS.clear(); VARIANTS.update(against(a.against))
+        a.no_mem = True
     t0 = time.perf_counter()
     dev = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
     print(f'fastcb {fastcb.__version__}, torch {torch.__version__}, Python {platform.python_version()}, '
@@ -263,6 +289,10 @@ def main():
             mark = '' if tgt is None else f'<={tgt:.2f} ' + ('ok' if statistics.median(ratios[k]) <= tgt else 'MISSED')
             print(f"{k:<18} {fmt_us(statistics.median(times[k]))} {statistics.median(ratios[k]):6.3f} "
                   f"{q[0]:6.3f}-{q[2]:6.3f}  {mark}")
+        for k in [k for k in times if f'{k} base' in times]:   # --against: each round's own before/after ratio
+            rel = statistics.median([t / b for t, b in zip(times[k], times[f'{k} base'])])
+            diff = statistics.median(times[k]) - statistics.median(times[f'{k} base'])
+            print(f"{k}: this checkout / base {rel:.3f} (median per round), {diff*1e6:+.1f} us per batch")
     if not a.no_mem:
         print('\n## peak memory of one run (4x the epochs above), each in a fresh process')
         print(f"{'workload':<8} {'variant':<18} {'peak RSS growth MiB':>19} {'Python heap peak MiB':>20} {'CUDA peak MiB':>13}")
