@@ -265,7 +265,8 @@ class CallbackHandler:
         s['last_loss'] = loss
         if self.smooth_early: self.pending.append(loss.detach())   # a callback reads `smooth_loss` before the batch ends
         self('backward_begin')
-        if not self.smooth_early: self.to_smooth = True if s['last_loss'] is loss else loss.detach()
+        if not self.smooth_early:   # True: smooth the loss `on_batch_end` gets; a callback changed it: this one, detached
+            self.to_smooth = True if s['last_loss'] is loss else loss.detach()
         return s['last_loss'], s['skip_bwd']
 
     def on_backward_end(self)->bool:
