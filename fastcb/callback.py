@@ -190,6 +190,7 @@ class CallbackHandler:
                 self.plans[e].append((cb, getattr(cb, f'on_{e}'), names, get))
                 if names is None or 'smooth_loss' in names: self.smooth_at.add(e)   # `_smooth` before this event
         self.smooth_early = bool(self.smooth_at & {'backward_begin', 'backward_end', 'step_end'})
+        self.train_batch_end = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
 
     def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
         "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
@@ -289,7 +290,7 @@ class CallbackHandler:
             self.pending.append(loss if self.to_smooth is True else self.to_smooth)
             self.to_smooth = None
         s['last_loss'] = loss
-        self.dispatch('batch_end')
+        self.dispatch('batch_end', self.train_batch_end if s['train'] else None)   # metrics see validation batches only
         if s['train']:
             s['iteration'] += 1; s['num_batch'] += 1
             if self.interrupted: self._interrupt('a training batch')
