@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from functools import partial
 from typing import Callable, Optional, Union
+import numpy as np
 import matplotlib.pyplot as plt
 from .core import is_listy
 
@@ -61,7 +62,8 @@ class Scheduler:
     "Used to \"step\" from start,end (`vals`) over `n_iter` iterations on a schedule defined by `func`"
     def __init__(self, vals:Union[Number, tuple], n_iter:int, func:Optional[AnnealFunc]=None):
         if n_iter < 1: raise ValueError(f"Scheduler needs n_iter >= 1, got {n_iter}")
-        self.start, self.end = (vals[0], vals[1]) if is_listy(vals) else (vals, 0)
+        start, end = (vals[0], vals[1]) if is_listy(vals) else (vals, 0)
+        self.start, self.end = (np.array(v) if is_listy(v) else v for v in (start, end))   # one value per layer group
         self.n_iter = n_iter
         self.func = func if func is not None else annealing_linear if is_listy(vals) else annealing_no
         self.n = 0

@@ -9,9 +9,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 from typing import Any, Optional
-import torch
 from .core import is_main_process
-from .callback import Callback
 from .learner import LearnerCallback, Learner, atomic_save, _model_file
 
 # %% auto #0

@@ -6,9 +6,8 @@ Docs: https://fastcb.github.io/fastcb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5ba781a8
 from __future__ import annotations
-import math
-from collections.abc import Iterable, Callable
-from typing import Any, Optional, Union
+from collections.abc import Iterable
+from typing import Any
 
 # %% auto #0
 __all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_main_process', 'barrier']

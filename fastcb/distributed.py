@@ -11,11 +11,11 @@ from types import MethodType
 from typing import Any, Optional, Sequence
 import torch
 import torch.distributed as dist
-from torch import nn, Tensor
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 from .core import is_main_process, ifnone, barrier
-from .callback import Callback, _bs
+from .callback import _bs
 from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file
 
 # %% auto #0

@@ -14,7 +14,7 @@ import torch
 from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
-from .core import listify, ifnone, is_listy
+from .core import listify
 from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate
 from .schedulers import OneCycleScheduler, LRFinder
@@ -326,13 +326,14 @@ class Learner:
                 wd:Optional[float]=None)->None:
         "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
-        start_lr, end_lr = (np.array(v) if is_listy(v) else v for v in (start_lr, end_lr))
         epochs = math.ceil(num_it / len(self.data.train_dl))
         self.fit(epochs, start_lr, wd=wd, callbacks=[LRFinder(start_lr, end_lr, num_it, stop_div)])
 
     def show_callback_order(self, callbacks:Collection[Callback]=None)->str:
         "The callbacks a fit with `callbacks` would call at each event, in order."
-        return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
+        kept = dict(vars(self))   # building `callback_fns` sets `learn.recorder` and the like: keep the last fit's
+        try: return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
+        finally: vars(self).clear(); vars(self).update(kept)
 
     def fit_callbacks(self, callbacks:Collection[Callback]=None)->list[Callback]:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's, then `callbacks`."
@@ -452,7 +453,7 @@ def load_callback(cls:type, state:dict, learn:Learner)->Callback:
 def load_learner(path:str|Path, fname:str|Path='export.pkl', device=None)->Learner:
     "Load a `Learner` object saved with `export` in `path/fname`, for inference on `device`."
     device = torch.device(device) if device is not None else default_device()
-    state = torch.load(Path(path)/fname, map_location=device, weights_only=False)
+    state = _read(Path(path)/fname, 'exported learner', map_location=device, weights_only=False)
     model, cb_state = state.pop('model'), state.pop('cb_state')
     learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]

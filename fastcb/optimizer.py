@@ -142,7 +142,7 @@ class OptimWrapper:
 
     @property
     def param_groups(self)->list[dict]:
-        "The inner optimizer's param groups, two per layer group when built by `create`."
+        "The inner optimizer's param groups: when built by `create`, a main and (if it has norm layers) a norm group per layer group."
         return self.opt.param_groups
 
     def _pairs(self)->list[tuple[dict, dict|None]]:

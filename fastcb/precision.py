@@ -32,7 +32,7 @@ class MixedPrecision(Callback):
         if dtype is not None and dtype not in _half_types:
             raise ValueError(f"MixedPrecision: dtype must be torch.float16 or torch.bfloat16, got {dtype}")
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
-        self.scaler, self.autocast, self.n_skipped = None, None, 0
+        self.scaler, self.autocast, self.skipped = None, None, 0
 
     def on_train_begin(self, model:nn.Module, opt, **kwargs:Any)->None:
         "Pick the device and dtype from `model`, and make a `GradScaler` for fp16."
@@ -73,10 +73,9 @@ class MixedPrecision(Callback):
         "Step through the scaler (skipped on overflow) and update the scale, counting skipped steps."
         if not self.step_pending: return
         self.step_pending = False
-        scale = self.scaler.get_scale()
         self.scaler.step(self.opt)
         self.scaler.update()
-        if self.scaler.get_scale() < scale: self.n_skipped += 1   # the scale only falls when the step was skipped
+        self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
 
     def on_batch_end(self, last_loss:Tensor, train:bool, **kwargs:Any)->Optional[dict]:
         "Give the callbacks after this one the unscaled loss."
@@ -86,6 +85,24 @@ class MixedPrecision(Callback):
     def on_train_end(self, **kwargs:Any)->None:
         "Make sure autocast is exited, whatever ended training."
         self._exit()
+
+    @property
+    def n_skipped(self)->int:
+        "The number of steps skipped on overflow (read from the device)."
+        return int(self.skipped)
+
+    def state_dict(self)->dict:
+        "The callback's state and its `GradScaler`'s (the scale and its growth count): a resumed fp16 run goes on with the same scale."
+        sd = super().state_dict()
+        if self.scaler is not None: sd['scaler'] = self.scaler.state_dict()
+        return sd
+
+    def load_state_dict(self, sd:dict)->None:
+        "Restore `sd` (from `state_dict`), the scaler's state into the scaler `on_train_begin` made."
+        sd = dict(sd)
+        scaler = sd.pop('scaler', None)
+        super().load_state_dict(sd)
+        if scaler is not None and self.scaler is not None: self.scaler.load_state_dict(scaler)
 
     @property
     def scale(self)->float:

@@ -6,9 +6,8 @@ Docs: https://fastcb.github.io/fastcb/rnn.html.md"""
 
 # %% ../nbs/09_rnn.ipynb #3a5ef09f
 from __future__ import annotations
-from typing import Any, Optional
-import torch
-from torch import nn, Tensor
+from typing import Any
+from torch import Tensor
 from .callback import Callback
 
 # %% auto #0

@@ -9,11 +9,10 @@ from __future__ import annotations
 import copy, math
 from typing import Any, Collection, Optional
 import numpy as np
-import torch
 from .core import is_listy
 from .optimizer import _hps
 from .callback import Callback
-from .annealing import Scheduler, annealing_cos, annealing_exp, annealing_linear, AnnealFunc
+from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
 __all__ = ['TrainingPhase', 'GeneralScheduler', 'OneCycleScheduler', 'LRFinder']

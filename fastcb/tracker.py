@@ -144,7 +144,8 @@ class TerminateOnNaNCallback(Callback):
 
     def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, pbar, **kwargs:Any)->Optional[dict]:
         "Stop before the backward pass and the step if `last_loss` is not finite (a host sync on GPU)."
-        if bool(torch.isfinite(last_loss.detach()).all()): return None
+        loss = last_loss.item()   # a scalar (`loss_batch` checks it): one read, no kernels
+        if math.isfinite(loss): return None
         self.stopped = (epoch, iteration)
-        pbar.write(f'Epoch {epoch}, iteration {iteration}: invalid loss ({last_loss.item()}), terminating training.')
+        pbar.write(f'Epoch {epoch}, iteration {iteration}: invalid loss ({loss}), terminating training.')
         return {'skip_bwd': True, 'skip_step': True, 'stop_epoch': True, 'stop_training': True}
