@@ -113,8 +113,8 @@ def _syncs(num_batch:int, n_batches:int, n_step:int)->bool:
 def infer_n_step(steps:Sequence[int], n_batches:int)->int:
     "The accumulation `n_step` that steps on batches `steps` of an epoch of `n_batches`, or 1 if none does."
     steps = list(steps)
-    for n_step in range(2, n_batches + 1):
-        if steps == [i for i in range(n_batches) if _syncs(i, n_batches, n_step)]: return n_step
+    n_step = steps[0] + 1 if steps else 1   # the only candidate: the first step ends the first group
+    if n_step > 1 and steps == [i for i in range(n_batches) if _syncs(i, n_batches, n_step)]: return n_step
     return 1
 
 # %% ../nbs/11_distributed.ipynb #8987d5b2

@@ -10,7 +10,7 @@ import math
 from typing import Any, Optional
 import torch
 from torch import Tensor
-from .core import is_main_process, barrier
+from .core import barrier
 from .callback import Callback
 from .learner import Learner, LearnerCallback
 
@@ -91,16 +91,15 @@ class SaveModelCallback(TrackerCallback):
         super().on_train_begin(**kwargs)
         self.best_epoch = None
 
-    def _save(self, name:str)->None:
-        if is_main_process(): self.learn.save(name)
-
     def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, **kwargs:Any)->None:
         "Save the model if `monitor` improved (or at every epoch)."
-        if self.every == 'epoch': return self._save(f'{self.fname}_{epoch}')
+        if self.every == 'epoch':
+            self.learn.save(f'{self.fname}_{epoch}')
+            return
         current = self.get_monitor_value(smooth_loss, last_metrics)
         if current is None or not self.is_better(current): return
         self.best, self.best_epoch = current, epoch
-        self._save(self.fname)
+        self.learn.save(self.fname)   # every rank calls it: under `to_distributed` saving is collective (rank 0 writes)
 
     def on_train_end(self, exception:Optional[BaseException], **kwargs:Any)->None:
         "Load the best model back (if one was saved during this training)."

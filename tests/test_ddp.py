@@ -1,12 +1,14 @@
 """Distributed data-parallel training on 2 CPU processes (gloo, loopback), launched with `torch.distributed.run`.
 
-One launch trains digits on 2 ranks with a minimal early-stopping callback that saves the best model (a stand-in
-until `fastcb.tracker` lands), and each rank writes what it saw to a file; the checks compare them here."""
-import os, signal, socket, subprocess, sys, textwrap
+One launch trains digits on 2 ranks with early stopping, a callback that saves the best model and fastcb.tracker's
+SaveModelCallback, and each rank writes what it saw to a file; the checks compare them here."""
+import os, signal, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 import torch
 from torch import nn
+
+from fastcb.distributed import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +80,7 @@ WORKER = textwrap.dedent('''
     learn.fit(2, 1e-3, callbacks=[GradientAccumulation(3), SeenSync(), CheckpointCallback(learn)],
               resume=learn.path/learn.model_dir/'ckpt_e1_b0.pth')
     resumed = {k: v.clone() for k, v in learn.model.state_dict().items()}
-    learn.fit(3, 1e-3, callbacks=[StopOnRank1()])   # AgreeToStop: both ranks stop after epoch 0
+    learn.fit(3, 1e-3, callbacks=[StopOnRank1(), SaveModelCallback(learn, name='sm')])   # AgreeToStop: both ranks stop after epoch 0; saving is collective (hung before)
     n_epochs_rank_local_stop = len(learn.recorder.val_losses)
     auditing = False
     torch.save(dict(accum=accum, resumed=resumed, sync_flags=seen_sync.flags, n_local_stop=n_epochs_rank_local_stop, final=final, best=best, val_losses=val_losses,
@@ -87,16 +89,11 @@ WORKER = textwrap.dedent('''
     cleanup_distributed()
 ''')
 
-def free_port()->int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 def launch(script:Path, *args, nproc:int=2, timeout:int=180)->subprocess.CompletedProcess:
     "Run `script` on `nproc` CPU processes with torch's launcher, on the loopback interface; kill them all on timeout."
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}', '--nnodes=1',
-           '--master_addr=127.0.0.1', f'--master_port={free_port()}', str(script), *map(str, args)]
+           '--master_addr=127.0.0.1', f'--master_port={find_free_port()}', str(script), *map(str, args)]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=script.parent,
                          start_new_session=True)   # its own process group, so that a hang can be killed whole
     try: out, err = p.communicate(timeout=timeout)
