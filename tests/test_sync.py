@@ -1,7 +1,6 @@
 "The notebooks are the source: exporting and cleaning them must reproduce the committed package and notebooks."
 import shutil, subprocess, sys
 from pathlib import Path
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
