@@ -20,14 +20,22 @@ __all__ = ['TrainingPhase', 'GeneralScheduler', 'OneCycleScheduler', 'LRFinder']
 # %% ../nbs/04_schedulers.ipynb #f3b8af9a
 class TrainingPhase:
     "Schedule hyper-parameters for a phase of `length` iterations."
-    def __init__(self, length:int): self.length, self.scheds = length, {}
+    def __init__(self, length:int): self.length, self.scheds, self.n = length, {}, 0
     def schedule_hp(self, name:str, vals, anneal:Optional[AnnealFunc]=None)->TrainingPhase:
         "Add a schedule for hyper-parameter `name` from `vals` (start, end) with `anneal`."
         if name not in _hps: raise ValueError(f"Unknown hyper-parameter '{name}': a phase can schedule {', '.join(_hps)}")
         self.scheds[name] = Scheduler(vals, self.length, anneal)
         return self
+    def restart(self)->None:
+        "Start the phase over."
+        self.n = 0
+        for s in self.scheds.values(): s.restart()
+    def step(self, opt)->None:
+        "Set `opt`'s scheduled hyper-parameters to their values at the phase's next iteration."
+        self.n += 1
+        for name, s in self.scheds.items(): setattr(opt, name, s.step())
     @property
-    def is_done(self)->bool: return all(s.is_done for s in self.scheds.values())
+    def is_done(self)->bool: return self.n >= self.length   # its own count: a phase that schedules nothing holds too
     def __repr__(self)->str: return f"TrainingPhase({self.length}, {self.scheds})"
 
 class GeneralScheduler(Callback):
@@ -38,8 +46,7 @@ class GeneralScheduler(Callback):
     def on_train_begin(self, opt, data, iteration:int, **kwargs:Any)->Optional[dict]:
         "Set the start values, then jump to the current position (`start_epoch`, or `iteration` when resuming)."
         self.opt, self.idx_s = opt, 0
-        for p in self.phases:
-            for s in p.scheds.values(): s.restart()
+        for p in self.phases: p.restart()
         for name, sched in self.phases[0].scheds.items(): setattr(opt, name, sched.start)
         n_skip = iteration + (self.start_epoch or 0) * len(data.train_dl)
         for _ in range(n_skip): self.on_batch_end(train=True)
@@ -50,7 +57,7 @@ class GeneralScheduler(Callback):
         if not train: return None
         if self.idx_s >= len(self.phases): return {'stop_training': True, 'stop_epoch': True}
         phase = self.phases[self.idx_s]
-        for name, sched in phase.scheds.items(): setattr(self.opt, name, sched.step())
+        phase.step(self.opt)
         if phase.is_done: self.idx_s += 1
         return None
 
