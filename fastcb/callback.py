@@ -86,6 +86,12 @@ class SmoothenValue:
         self.smooth = self.mov_avg / (1 - self.beta ** self.n)
 
 # %% ../nbs/02_callbacks.ipynb #082c2280
+def _floats(ts:list[Tensor])->list[float]:
+    "The values of the one-element tensors `ts` (all on one device): one by one on the CPU, in one transfer from a GPU."
+    if ts[0].device.type == 'cpu': return [t.item() for t in ts]
+    with torch.no_grad(): return torch.stack([t.reshape(()) for t in ts]).float().tolist()
+
+# %% ../nbs/02_callbacks.ipynb #aa61bbd8
 def _dl_generators(data)->list:
     "The distinct `torch.Generator`s of `data`'s dataloaders and their samplers."
     gens = []
@@ -112,13 +118,13 @@ def set_rng_state(sd:dict, data=None)->None:
     np.random.set_state(sd['numpy']); random.setstate(sd['random'])
     for g, st in zip(gens, sd['dl']): g.set_state(st)
 
-# %% ../nbs/02_callbacks.ipynb #aa61bbd8
+# %% ../nbs/02_callbacks.ipynb #b3d80ab8
 state_keys = ('n_epochs', 'epoch', 'iteration', 'num_batch', 'last_input', 'last_target', 'last_output',
               'last_loss', 'smooth_loss', 'last_metrics', 'pbar', 'train', 'stop_training', 'stop_epoch',
               'skip_step', 'skip_zero', 'skip_bwd', 'skip_validate', 'opt', 'model', 'data')
 _event_extras = {'train_begin': ('metrics_names', 'cb_handler'), 'train_end': ('exception',)}
 
-# %% ../nbs/02_callbacks.ipynb #82d3d91f
+# %% ../nbs/02_callbacks.ipynb #4ffbca31
 def _reads_name(f:Callable, name:str)->bool:
     "Could `f`'s body read the local `name`? (`True` when unsure.)"
     code = getattr(getattr(f, '__func__', f), '__code__', None)
@@ -169,7 +175,7 @@ def _class_plans(cls:type)->tuple:
         res.append((e, names, operator.itemgetter(*names) if names and positional else None))
     return tuple(res)
 
-# %% ../nbs/02_callbacks.ipynb #4ffbca31
+# %% ../nbs/02_callbacks.ipynb #27bc1cc6
 class CallbackHandler:
     "Manage all of the registered `callbacks` and `metrics`, smoothing loss by momentum `beta`."
     def __init__(self, callbacks:Collection[Callback]=None, metrics:Collection=None, beta:float=0.98):
@@ -315,11 +321,10 @@ class CallbackHandler:
         if errors: raise errors[0]
 
     def _smooth(self)->None:
-        "Add the losses kept since the last call to the smoothing, reading them in one transfer, and set `smooth_loss`."
+        "Add the losses kept since the last call to the smoothing, read with `_floats`, and set `smooth_loss`."
         ps, self.pending = self.pending, []
         if not ps: return
-        with torch.no_grad(): vals = [ps[0].item()] if len(ps) == 1 else torch.stack(ps).float().tolist()
-        for v in vals:
+        for v in _floats(ps):
             self.smoothener.add_value(v)
             self.smooth_losses.append(self.smoothener.smooth)
         self.state['smooth_loss'] = self.smoothener.smooth
@@ -426,10 +431,10 @@ def _check_cb(cb)->Callback:
     if not isinstance(cb, Callback): raise TypeError(f"{cb!r} is not a Callback: callbacks must subclass fastcb's Callback")
     return cb
 
-# %% ../nbs/02_callbacks.ipynb #27bc1cc6
+# %% ../nbs/02_callbacks.ipynb #d00bed8a
 def _weighted_mean(vals:list, sizes:list[int])->float:
-    "The mean of `vals` (numbers or one-element tensors, on one device) weighted by `sizes`; tensors are read back in one transfer."
-    if isinstance(vals[0], Tensor): vals = torch.stack(vals).reshape(len(sizes)).tolist()
+    "The mean of `vals` (numbers or one-element tensors, on one device) weighted by `sizes`; tensors are read with `_floats`."
+    if isinstance(vals[0], Tensor): vals = _floats(vals)
     return sum(v * n for v, n in zip(vals, sizes)) / sum(sizes)
 
 class AverageMetric(Callback):
@@ -451,7 +456,7 @@ class AverageMetric(Callback):
         if not self.sizes: return None
         return {'last_metrics': last_metrics + [_weighted_mean(self.vals, self.sizes)]}
 
-# %% ../nbs/02_callbacks.ipynb #d00bed8a
+# %% ../nbs/02_callbacks.ipynb #18761efe
 class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
     def __init__(self, gen): self.main_bar, self.gen, self.widths = None, gen, None
@@ -479,7 +484,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
 
-# %% ../nbs/02_callbacks.ipynb #18761efe
+# %% ../nbs/02_callbacks.ipynb #f490096f
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes."
@@ -502,7 +507,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         if not cb_handler.on_step_end(): opt.zero_grad()
     return loss.detach() if loss.requires_grad else loss
 
-# %% ../nbs/02_callbacks.ipynb #8240985c
+# %% ../nbs/02_callbacks.ipynb #a5cc6af4
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
     if isinstance(yb, (list, tuple)): yb = yb[0] if yb else None
@@ -510,7 +515,7 @@ def _check_batch(out, yb)->None:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
 
-# %% ../nbs/02_callbacks.ipynb #750f7b39
+# %% ../nbs/02_callbacks.ipynb #d43761c7
 def _bs(yb)->int: return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
@@ -529,7 +534,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     if not average: return losses
     return _weighted_mean(losses, nums)
 
-# %% ../nbs/02_callbacks.ipynb #d43761c7
+# %% ../nbs/02_callbacks.ipynb #b41d1fb4
 def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
     "Fit `model` on `data` for `epochs` with `loss_func` and `opt`, calling `callbacks` and `metrics` on the way."
@@ -562,16 +567,21 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
             raise
         finally: cb_handler.on_train_end(exception)
 
+# `signal.signal` and `signal.getsignal` wrap CPython's `_signal` functions to turn handlers into enums; for a
+# Python function that conversion fails and is caught, three times a fit: about 100 µs on the tiny benchmark.
+try: from _signal import getsignal as _getsignal, signal as _setsignal
+except ImportError: from signal import getsignal as _getsignal, signal as _setsignal
+
 class _StopOnInterrupt:
     "While training, make Ctrl-C (SIGINT) stop at the end of the batch; a second Ctrl-C interrupts at once."
     def __init__(self, cb_handler:CallbackHandler): self.cb_handler, self.old = cb_handler, None
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            old = signal.getsignal(signal.SIGINT)
-            if old not in (None, signal.SIG_IGN): self.old = old; signal.signal(signal.SIGINT, self.handle)
+            old = _getsignal(signal.SIGINT)
+            if old not in (None, signal.SIG_IGN): self.old = old; _setsignal(signal.SIGINT, self.handle)
         return self
     def handle(self, signum, frame)->None:
         self.cb_handler.interrupted = True
-        signal.signal(signal.SIGINT, self.old)
+        _setsignal(signal.SIGINT, self.old)
     def __exit__(self, *exc)->None:
-        if self.old is not None: signal.signal(signal.SIGINT, self.old)
+        if self.old is not None: _setsignal(signal.SIGINT, self.old)
