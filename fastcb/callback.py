@@ -165,14 +165,14 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
 
 @functools.lru_cache(maxsize=None)
 def _class_plans(cls:type)->tuple:
-    "For each event `cls` overrides: the event, the state keys its method names, and an itemgetter to pass them by position (or None)."
+    "For each event `cls` overrides: the event, its method's name, the state keys it names, an itemgetter to pass them by position (or None), and whether it reads `smooth_loss`."
     res = []
     for e in _events:
         f, base = inspect.getattr_static(cls, f'on_{e}'), inspect.getattr_static(Callback, f'on_{e}')
         if f is base: continue
         bound = not isinstance(f, staticmethod)
         names, positional = _cached_plan(getattr(f, '__func__', f), e, bound)
-        res.append((e, names, operator.itemgetter(*names) if names and positional else None))
+        res.append((e, f'on_{e}', names, operator.itemgetter(*names) if names and positional else None, names is None or 'smooth_loss' in names))
     return tuple(res)
 
 # %% ../nbs/02_callbacks.ipynb #27bc1cc6
@@ -192,9 +192,9 @@ class CallbackHandler:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
         self.plans, self.smooth_at = {e: [] for e in _events}, set()
         for cb in self.callbacks:
-            for e, names, get in _class_plans(type(cb)):
-                self.plans[e].append((cb, getattr(cb, f'on_{e}'), names, get))
-                if names is None or 'smooth_loss' in names: self.smooth_at.add(e)   # `_smooth` before this event
+            for e, attr, names, get, smooth in _class_plans(type(cb)):
+                self.plans[e].append((cb, getattr(cb, attr), names, get))
+                if smooth: self.smooth_at.add(e)   # `_smooth` before this event
         self.smooth_early = bool(self.smooth_at & {'backward_begin', 'backward_end', 'step_end'})
         self.train_batch_end = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
 

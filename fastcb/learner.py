@@ -134,7 +134,8 @@ class Recorder(LearnerCallback):
     def on_train_begin(self, pbar, metrics_names:list, opt, cb_handler, **kwargs:Any)->None:
         "Initialize the history and write the table's header."
         self.pbar, self.cb_handler, self.read_lr = pbar, cb_handler, opt.reader('lr')
-        self.read_mom = opt.reader('mom') if hasattr(opt, 'mom') else None
+        try: self.read_mom = opt.reader('mom')
+        except AttributeError: self.read_mom = None   # an optimizer without momentum
         self.names = ['epoch', 'train_loss', 'valid_loss', *metrics_names] + (['time'] if self.add_time else [])
         self.metrics_names = metrics_names
         self.lrs, self.moms, self.losses, self.val_losses, self.metrics, self.nb_batches = [], [], [], [], [], []
