@@ -89,7 +89,7 @@ class SmoothenValue:
 def _floats(ts:list[Tensor])->list[float]:
     "The values of the one-element tensors `ts` (all on one device): one by one on the CPU, in one transfer from a GPU."
     if ts[0].device.type == 'cpu': return [t.item() for t in ts]
-    with torch.no_grad(): return torch.stack([t.reshape(()) for t in ts]).float().tolist()
+    with torch.no_grad(): return torch.stack(ts).reshape(len(ts)).float().tolist()
 
 # %% ../nbs/02_callbacks.ipynb #aa61bbd8
 def _dl_generators(data)->list:
