@@ -165,7 +165,7 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
 
 @functools.lru_cache(maxsize=None)
 def _class_plans(cls:type)->tuple:
-    "For each event `cls` overrides: the event, its method's name, the state keys it names, an itemgetter to pass them by position (or None), and whether it reads `smooth_loss`."
+    "For each event `cls` overrides: the event, its method's name, the state keys it names, an itemgetter to pass them by position (or None), and whether it reads `smooth_loss` (all worked out once per class)."
     res = []
     for e in _events:
         f, base = inspect.getattr_static(cls, f'on_{e}'), inspect.getattr_static(Callback, f'on_{e}')

@@ -88,7 +88,6 @@ def _decay_(pg:dict, wd:float)->None:
 # %% ../nbs/01_optimizer.ipynb #d771d607
 def _layer_vals(val, n:int)->list:
     "Turn `val` (a number, a list, an array or a slice) into one value per layer group, for `n` groups."
-    if type(val) in (int, float): return [val] * n   # the usual case, kept short: every fit sets lr and wd
     return [v.item() if isinstance(v, np.generic) else v for v in listify(lr_range(val, n), n)]
 
 def _put(pg:dict, k:str, i:int|None, v)->None:
