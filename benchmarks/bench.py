@@ -4,6 +4,7 @@
     python benchmarks/bench.py --device cuda   # the same on a GPU, plus a check for host syncs per batch
     python benchmarks/bench.py --profile tiny  # cProfile of one Learner.fit: where fastcb's time goes
     python benchmarks/bench.py --against DIR   # this checkout's fit+5cb and Learner+5cb beside those of checkout DIR
+    python benchmarks/bench.py --opcodes       # Python bytecodes run per batch: a count, free of timing noise
 
 Every variant does the same work per epoch: for each training batch forward, loss, backward, step, zero_grad;
 then a validation pass computing the loss and the accuracy, read once at the end of the epoch. All variants
@@ -14,7 +15,7 @@ On the CPU the time is the process's CPU time (`time.process_time`), so other us
 benchmark down but barely change its numbers; with a GPU it is wall time between `torch.cuda.synchronize` calls.
 """
 from __future__ import annotations
-import argparse, copy, gc, importlib.util, io, os, platform, resource, statistics, subprocess, sys, time, warnings
+import argparse, collections, copy, gc, importlib.util, io, os, platform, resource, statistics, subprocess, sys, time, warnings
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -250,6 +251,34 @@ def profile(name, device, n_cbs=5):
     print(f'cProfile of Learner.fit on {name}, {w["epochs"]} epochs of {w["n_train"]} batches, {n_cbs} no-op callbacks')
     pstats.Stats(pr).sort_stats('tottime').print_stats(25)
 
+# ------------------------------------------------------------------------------------------------ opcodes
+def count_opcodes(name, top=12):
+    "Python bytecodes each variant runs per training batch (one traced run after a warm-up), and where `Learner+5cb`'s extra ones run."
+    w = WORKLOADS[name]
+    train, valid = make_data(**w, device=torch.device('cpu'))
+    torch.manual_seed(0)
+    base, n_batches, counts = mlp(w['sizes']), w['n_train'] * w['epochs'], {}
+    for k, setup in VARIANTS.items():
+        run, c = setup(copy.deepcopy(base), train, valid, w['epochs']), collections.Counter()
+        def trace(frame, event, arg):
+            frame.f_trace_opcodes = True
+            if event == 'opcode': c[frame.f_code] += 1
+            return trace
+        run()
+        sys.settrace(trace)
+        try: run()
+        finally: sys.settrace(None)
+        counts[k] = c
+    raw = sum(counts['raw'].values())
+    print(f"\n## {name}: Python bytecodes run per training batch (traced with sys.settrace; a count, not a time)")
+    print(f"{'variant':<18} {'per batch':>9} {'beyond raw':>10}")
+    for k, c in counts.items(): print(f"{k:<18} {sum(c.values()) / n_batches:9.1f} {(sum(c.values()) - raw) / n_batches:10.1f}")
+    k = 'Learner+5cb'
+    extra = counts[k].copy(); extra.subtract(counts['raw'])
+    print(f"\n{k}: where the bytecodes beyond raw run, per batch")
+    for code, n in extra.most_common(top):
+        print(f"{n / n_batches:9.1f}  {Path(code.co_filename).name}:{code.co_firstlineno} {code.co_name}")
+
 # --------------------------------------------------------------------------------------------------- main
 def fmt_us(s): return f'{s*1e6:8.1f}'
 
@@ -261,6 +290,7 @@ def main():
     p.add_argument('--no-mem', action='store_true', help='skip the peak-memory subprocesses')
     p.add_argument('--profile', metavar='WORKLOAD', help='profile one Learner.fit instead of timing')
     p.add_argument('--against', metavar='DIR', help="time fit+5cb and Learner+5cb of the checkout DIR (e.g. a git worktree) beside this one's")
+    p.add_argument('--opcodes', action='store_true', help='count the Python bytecodes run per batch instead of timing')
     p.add_argument('--mem-child', nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args()
     device = torch.device(a.device)
@@ -270,6 +300,9 @@ def main():
     if a.against:
         VARIANTS.clear(); VARIANTS.update(against(a.against))
         a.no_mem = True
+    if a.opcodes:
+        for name in a.workloads: count_opcodes(name)
+        return
     t0 = time.perf_counter()
     dev = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
     print(f'fastcb {fastcb.__version__}, torch {torch.__version__}, Python {platform.python_version()}, '

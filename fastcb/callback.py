@@ -81,14 +81,21 @@ class SmoothenValue:
     def __init__(self, beta:float): self.beta, self.n, self.mov_avg, self.smooth = beta, 0, 0., None
     def add_value(self, val:float|Tensor)->None:
         "Add `val` to calculate updated smoothed value."
-        self.n += 1
-        self.mov_avg = self.beta * self.mov_avg + (1 - self.beta) * val
-        self.smooth = self.mov_avg / (1 - self.beta ** self.n)
+        self.add_values([val])
+    def add_values(self, vals:list)->list:
+        "Add each of `vals` in turn; return the smoothed value after each (the handler adds an epoch's losses at once)."
+        beta, n, avg, res = self.beta, self.n, self.mov_avg, []
+        for v in vals:
+            n += 1
+            avg = beta * avg + (1 - beta) * v
+            res.append(avg / (1 - beta ** n))
+        if res: self.n, self.mov_avg, self.smooth = n, avg, res[-1]
+        return res
 
 # %% ../nbs/02_callbacks.ipynb #082c2280
 def _floats(ts:list[Tensor])->list[float]:
     "The values of the one-element tensors `ts` (all on one device): one by one on the CPU, in one transfer from a GPU."
-    if ts[0].device.type == 'cpu': return [t.item() for t in ts]
+    if ts[0].device.type == 'cpu': return list(map(Tensor.item, ts))
     with torch.no_grad(): return torch.stack(ts).reshape(len(ts)).float().tolist()
 
 # %% ../nbs/02_callbacks.ipynb #aa61bbd8
@@ -165,15 +172,22 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
 
 @functools.lru_cache(maxsize=None)
 def _class_plans(cls:type)->tuple:
-    "For each event `cls` overrides: the event, its method's name, the state keys it names, an itemgetter to pass them by position (or None), and whether it reads `smooth_loss` (all worked out once per class)."
+    "For each event `cls` overrides: the event, its method's name, the state keys it names, how to call it (`_call_how`) and with what, and whether it reads `smooth_loss` (worked out once per class)."
     res = []
     for e in _events:
         f, base = inspect.getattr_static(cls, f'on_{e}'), inspect.getattr_static(Callback, f'on_{e}')
         if f is base: continue
         bound = not isinstance(f, staticmethod)
         names, positional = _cached_plan(getattr(f, '__func__', f), e, bound)
-        res.append((e, f'on_{e}', names, operator.itemgetter(*names) if names and positional else None, names is None or 'smooth_loss' in names))
+        res.append((e, f'on_{e}', names, *_call_how(names, positional), names is None or 'smooth_loss' in names))
     return tuple(res)
+
+def _call_how(names:Optional[tuple], positional:bool)->tuple:
+    "How `dispatch` calls a method naming the state keys `names`: 0 `f()`, 1 `f(get(state))`, 2 `f(*get(state))`, 3 by keyword, 4 `f(**state)`; and `get`."
+    if names is None: return 4, None
+    if not names: return 0, None
+    if not positional: return 3, names
+    return (1 if len(names) == 1 else 2), operator.itemgetter(*names)
 
 # %% ../nbs/02_callbacks.ipynb #27bc1cc6
 class CallbackHandler:
@@ -192,8 +206,8 @@ class CallbackHandler:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
         self.plans, self.smooth_at = {e: [] for e in _events}, set()
         for cb in self.callbacks:
-            for e, attr, names, get, smooth in _class_plans(type(cb)):
-                self.plans[e].append((cb, getattr(cb, attr), names, get))
+            for e, attr, names, how, get, smooth in _class_plans(type(cb)):
+                self.plans[e].append((cb, getattr(cb, attr), how, get))
                 if smooth: self.smooth_at.add(e)   # `_smooth` before this event
         self.smooth_early = bool(self.smooth_at & {'backward_begin', 'backward_end', 'step_end'})
         self.train_batch_end = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
@@ -202,12 +216,13 @@ class CallbackHandler:
         "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
         if event in self.smooth_at: self._smooth()   # someone reads `smooth_loss` here: bring it up to date
         state = self.state if extras is None else {**self.state, **extras}
-        for cb, f, names, get in self.plans[event] if plans is None else plans:
-            try:
-                if not names: res = f() if names is not None else f(**state)
-                elif get is None: res = f(**{k: state[k] for k in names})
-                elif len(names) == 1: res = f(get(state))
-                else: res = f(*get(state))
+        for cb, f, how, get in self.plans[event] if plans is None else plans:
+            try:   # the most common case first: a method that names no state key
+                if not how: res = f()
+                elif how == 1: res = f(get(state))
+                elif how == 2: res = f(*get(state))
+                elif how == 3: res = f(**{k: state[k] for k in get})
+                else: res = f(**state)
             except BaseException as e:
                 e.add_note(f"(raised in callback {cb.name}, on_{event})")
                 self.failed = cb
@@ -324,9 +339,7 @@ class CallbackHandler:
         "Add the losses kept since the last call to the smoothing, read with `_floats`, and set `smooth_loss`."
         ps, self.pending = self.pending, []
         if not ps: return
-        for v in _floats(ps):
-            self.smoothener.add_value(v)
-            self.smooth_losses.append(self.smoothener.smooth)
+        self.smooth_losses += self.smoothener.add_values(_floats(ps))
         self.state['smooth_loss'] = self.smoothener.smooth
 
     def take_smooth_losses(self)->list[float]:
@@ -497,7 +510,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     except Exception:
         _check_batch(out, yb)   # the usual cause, named
         raise
-    if not isinstance(loss, Tensor) or loss.ndim:
+    if check and (not isinstance(loss, Tensor) or loss.ndim):
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
                          "reduce it (e.g. reduction='mean')")
     if opt is not None:
