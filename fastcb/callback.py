@@ -500,7 +500,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
 # %% ../nbs/02_callbacks.ipynb #f490096f
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
-    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes."
+    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes and the loss's shape."
     if cb_handler is None: cb_handler = CallbackHandler()
     out = model(*xb) if isinstance(xb, (list, tuple)) else model(xb)
     out = cb_handler.on_loss_begin(out)
