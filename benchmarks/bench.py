@@ -163,15 +163,18 @@ def clock(device):
     "CPU time of this process on the CPU (robust to other users of a shared machine), wall time with a GPU."
     return time.process_time if device.type == 'cpu' else time.perf_counter
 
-def time_workload(name, device, rounds, warmup=3):
-    "Seconds per training batch of each variant, and the per-round ratios to `raw`."
-    now = clock(device)
+def make_runs(name, device):
+    "One run function per variant on workload `name` (each with its own copy of the same model), and the training batches per run."
     w = WORKLOADS[name]
     train, valid = make_data(**w, device=device)
     torch.manual_seed(0)
     base = mlp(w['sizes']).to(device)
-    runs = {k: setup(copy.deepcopy(base), train, valid, w['epochs']) for k, setup in VARIANTS.items()}
-    n_batches = w['n_train'] * w['epochs']
+    return {k: setup(copy.deepcopy(base), train, valid, w['epochs']) for k, setup in VARIANTS.items()}, w['n_train'] * w['epochs']
+
+def time_workload(name, device, rounds, warmup=3):
+    "Seconds per training batch of each variant, and the per-round ratios to `raw`."
+    now = clock(device)
+    runs, n_batches = make_runs(name, device)
     times = {k: [] for k in runs}
     order = list(runs)
     for r in range(warmup + rounds):
@@ -254,12 +257,10 @@ def profile(name, device, n_cbs=5):
 # ------------------------------------------------------------------------------------------------ opcodes
 def count_opcodes(name, top=12):
     "Python bytecodes each variant runs per training batch (one traced run after a warm-up), and where `Learner+5cb`'s extra ones run."
-    w = WORKLOADS[name]
-    train, valid = make_data(**w, device=torch.device('cpu'))
-    torch.manual_seed(0)
-    base, n_batches, counts = mlp(w['sizes']), w['n_train'] * w['epochs'], {}
-    for k, setup in VARIANTS.items():
-        run, c = setup(copy.deepcopy(base), train, valid, w['epochs']), collections.Counter()
+    runs, n_batches = make_runs(name, torch.device('cpu'))
+    counts = {}
+    for k, run in runs.items():
+        c = collections.Counter()
         def trace(frame, event, arg):
             frame.f_trace_opcodes = True
             if event == 'opcode': c[frame.f_code] += 1

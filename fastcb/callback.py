@@ -172,14 +172,14 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
 
 @functools.lru_cache(maxsize=None)
 def _class_plans(cls:type)->tuple:
-    "For each event `cls` overrides: the event, its method's name, the state keys it names, how to call it (`_call_how`) and with what, and whether it reads `smooth_loss` (worked out once per class)."
+    "For each event `cls` overrides: the event, its method's name, how to call it and with what (`_call_how`), and whether it reads `smooth_loss` (worked out once per class)."
     res = []
     for e in _events:
         f, base = inspect.getattr_static(cls, f'on_{e}'), inspect.getattr_static(Callback, f'on_{e}')
         if f is base: continue
         bound = not isinstance(f, staticmethod)
         names, positional = _cached_plan(getattr(f, '__func__', f), e, bound)
-        res.append((e, f'on_{e}', names, *_call_how(names, positional), names is None or 'smooth_loss' in names))
+        res.append((e, f'on_{e}', *_call_how(names, positional), names is None or 'smooth_loss' in names))
     return tuple(res)
 
 def _call_how(names:Optional[tuple], positional:bool)->tuple:
@@ -206,7 +206,7 @@ class CallbackHandler:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
         self.plans, self.smooth_at = {e: [] for e in _events}, set()
         for cb in self.callbacks:
-            for e, attr, names, how, get, smooth in _class_plans(type(cb)):
+            for e, attr, how, get, smooth in _class_plans(type(cb)):
                 self.plans[e].append((cb, getattr(cb, attr), how, get))
                 if smooth: self.smooth_at.add(e)   # `_smooth` before this event
         self.smooth_early = bool(self.smooth_at & {'backward_begin', 'backward_end', 'step_end'})
