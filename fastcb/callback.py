@@ -93,9 +93,10 @@ class SmoothenValue:
         return res
 
 # %% ../nbs/02_callbacks.ipynb #082c2280
-def _floats(ts:list[Tensor])->list[float]:
-    "The values of the one-element tensors `ts` (all on one device): one by one on the CPU, in one transfer from a GPU."
-    if ts[0].device.type == 'cpu': return list(map(Tensor.item, ts))
+def _floats(ts:list)->list[float]:
+    "The values of `ts`, numbers or one-element tensors (all on one device): one by one on the CPU, in one transfer from a GPU."
+    if not isinstance(ts[0], Tensor): return ts   # numbers already
+    if ts[0].is_cpu: return list(map(Tensor.item, ts))
     with torch.no_grad(): return torch.stack(ts).reshape(len(ts)).float().tolist()
 
 # %% ../nbs/02_callbacks.ipynb #aa61bbd8
@@ -199,7 +200,7 @@ class CallbackHandler:
         self.state = dict.fromkeys(state_keys)
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
-        self.pending, self.smooth_losses, self.to_smooth = [], [], None   # see `_smooth`
+        self.pending, self.smooth_losses = [], []   # see `_smooth`
         self.resolve()
 
     def resolve(self)->None:
@@ -209,11 +210,26 @@ class CallbackHandler:
             for e, attr, how, get, smooth in _class_plans(type(cb)):
                 self.plans[e].append((cb, getattr(cb, attr), how, get))
                 if smooth: self.smooth_at.add(e)   # `_smooth` before this event
-        self.smooth_early = bool(self.smooth_at & {'backward_begin', 'backward_end', 'step_end'})
         self.train_batch_end = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
+        self.bare = {e: self._bare(e, ps) for e, ps in self.plans.items()}
+        self.bare_train_batch_end = self._bare('batch_end', self.train_batch_end)
 
-    def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
-        "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
+    def _bare(self, event:str, plans:list)->Optional[tuple]:
+        "The methods of `plans` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
+        if event in self.smooth_at or any(how for _, _, how, _ in plans): return None
+        return tuple(f for _, f, _, _ in plans)
+
+    def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None, bare:Optional[tuple]=None)->None:
+        "Call the callbacks implementing `event` (or those of `plans`, or the methods `bare`) with the state keys (and `extras`) they name; apply what they return."
+        if plans is None and extras is None: bare = self.bare[event]
+        if bare is not None:   # methods that take nothing: a plain loop
+            for f in bare:
+                try: res = f()
+                except BaseException as e:
+                    self._failed(e, self._owner(f, event), event)
+                    raise
+                if res is not None: self._update(res, self._owner(f, event), event)
+            return
         if event in self.smooth_at: self._smooth()   # someone reads `smooth_loss` here: bring it up to date
         state = self.state if extras is None else {**self.state, **extras}
         for cb, f, how, get in self.plans[event] if plans is None else plans:
@@ -224,8 +240,7 @@ class CallbackHandler:
                 elif how == 3: res = f(**{k: state[k] for k in get})
                 else: res = f(**state)
             except BaseException as e:
-                e.add_note(f"(raised in callback {cb.name}, on_{event})")
-                self.failed = cb
+                self._failed(e, cb, event)
                 raise
             if res is not None:
                 self._update(res, cb, event)
@@ -233,6 +248,15 @@ class CallbackHandler:
 
     __call__ = dispatch   # `cb_handler('epoch_end')` works, as in the seed; the handler's own methods call `dispatch`,
                           # since calling an instance is a slower call (Python does not specialise it): ~0.5 µs a batch
+
+    def _owner(self, f:Callable, event:str)->Callback:
+        "The callback whose method `f` is planned at `event`."
+        return next(cb for cb, g, *_ in self.plans[event] if g is f)
+
+    def _failed(self, e:BaseException, cb:Callback, event:str)->None:
+        "Note on `e` that `cb` raised it at `event`, and remember `cb` (see `on_train_begin`)."
+        e.add_note(f"(raised in callback {cb.name}, on_{event})")
+        self.failed = cb
 
     def _update(self, res:dict, cb:Callback, event:str)->None:
         if not isinstance(res, dict):
@@ -250,7 +274,7 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.pending, self.smooth_losses, self.to_smooth, self.interrupted = [], [], None, False
+        self.pending, self.smooth_losses, self.interrupted = [], [], False
         self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
                           train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
                           skip_bwd=False, skip_validate=False, **kwargs)
@@ -285,13 +309,11 @@ class CallbackHandler:
         return self.state['last_output']
 
     def on_backward_begin(self, loss:Tensor)->tuple:
-        "Handle gradient calculation on `loss`: call the callbacks, and note what to smooth at the batch's end (see `_smooth`)."
+        "Handle gradient calculation on `loss`: keep it for the smoothing (see `_smooth`), then call the callbacks."
         s = self.state
         s['last_loss'] = loss
-        if self.smooth_early: self.pending.append(loss.detach())   # a callback reads `smooth_loss` before the batch ends
+        self.pending.append(loss.item() if loss.is_cpu else loss.detach())   # on a GPU, read later: no sync
         self.dispatch('backward_begin')
-        if not self.smooth_early:   # True: smooth the loss `on_batch_end` gets; a callback changed it: this one, detached
-            self.to_smooth = True if s['last_loss'] is loss else loss.detach()
         return s['last_loss'], s['skip_bwd']
 
     def on_backward_end(self)->bool:
@@ -307,11 +329,9 @@ class CallbackHandler:
     def on_batch_end(self, loss:Tensor)->bool:
         "Handle end of processing one batch with `loss`."
         s = self.state
-        if self.to_smooth is not None:   # `loss` is the detached loss to smooth, unless a callback changed it at on_backward_begin
-            self.pending.append(loss if self.to_smooth is True else self.to_smooth)
-            self.to_smooth = None
         s['last_loss'] = loss
-        self.dispatch('batch_end', self.train_batch_end if s['train'] else None)   # metrics see validation batches only
+        if s['train']: self.dispatch('batch_end', self.train_batch_end, bare=self.bare_train_batch_end)   # metrics see validation batches only
+        else: self.dispatch('batch_end')
         if s['train']:
             s['iteration'] += 1; s['num_batch'] += 1
             if self.interrupted: self._interrupt('a training batch')

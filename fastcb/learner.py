@@ -144,9 +144,8 @@ class Recorder(LearnerCallback):
     def on_epoch_begin(self, **kwargs:Any)->None:
         self.start_epoch = time.time()
 
-    def on_batch_begin(self, train:bool, **kwargs:Any)->None:
-        "Record learning rate and momentum at beginning of batch."
-        if not train: return
+    def on_backward_begin(self, **kwargs:Any)->None:
+        "Record the learning rate and momentum of this training batch's step."
         self.lrs.append(self.read_lr())
         if self.read_mom is not None: self.moms.append(self.read_mom())
 
