@@ -216,8 +216,8 @@ class CallbackHandler:
 
     def _bare(self, event:str, plans:list)->Optional[tuple]:
         "The methods of `plans` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
-        if event in self.smooth_at or any(how for _, _, how, _ in plans): return None
-        return tuple(f for _, f, _, _ in plans)
+        fs = [f for _, f, how, _ in plans if not how]
+        return tuple(fs) if len(fs) == len(plans) and event not in self.smooth_at else None
 
     def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None, bare:Optional[tuple]=None)->None:
         "Call the callbacks implementing `event` (or those of `plans`, or the methods `bare`) with the state keys (and `extras`) they name; apply what they return."
