@@ -330,11 +330,11 @@ class CallbackHandler:
         "Handle end of processing one batch with `loss`."
         s = self.state
         s['last_loss'] = loss
-        if s['train']: self.dispatch('batch_end', self.train_batch_end, bare=self.bare_train_batch_end)   # metrics see validation batches only
-        else: self.dispatch('batch_end')
         if s['train']:
+            self.dispatch('batch_end', self.train_batch_end, bare=self.bare_train_batch_end)   # metrics see validation batches only
             s['iteration'] += 1; s['num_batch'] += 1
             if self.interrupted: self._interrupt('a training batch')
+        else: self.dispatch('batch_end')
         return s['stop_epoch']
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
