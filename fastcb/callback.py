@@ -22,6 +22,7 @@ __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state
 # %% ../nbs/02_callbacks.ipynb #e6a2b101
 _events = ['train_begin', 'epoch_begin', 'batch_begin', 'loss_begin', 'backward_begin', 'backward_end',
            'step_end', 'batch_end', 'epoch_end', 'train_end']
+_batch_events = ['batch_begin', 'loss_begin', 'backward_begin', 'backward_end', 'step_end', 'batch_end']   # those of every batch
 
 class Callback:
     "Base class for callbacks that want to record values, dynamically change learner params, etc."
@@ -210,26 +211,18 @@ class CallbackHandler:
             for e, attr, how, get, smooth in _class_plans(type(cb)):
                 self.plans[e].append((cb, getattr(cb, attr), how, get))
                 if smooth: self.smooth_at.add(e)   # `_smooth` before this event
-        self.train_batch_end = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
-        self.bare = {e: self._bare(e, ps) for e, ps in self.plans.items()}
-        self.bare_train_batch_end = self._bare('batch_end', self.train_batch_end)
+        # a training batch's events: the same callbacks, but for the metrics at `batch_end` (they see validation batches only)
+        self.train_plans = {e: self.plans[e] for e in _batch_events}
+        self.train_plans['batch_end'] = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
+        self.bare = {e: self._bare(e, ps) for e, ps in self.train_plans.items()}
 
     def _bare(self, event:str, plans:list)->Optional[tuple]:
         "The methods of `plans` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
         fs = [f for _, f, how, _ in plans if not how]
         return tuple(fs) if len(fs) == len(plans) and event not in self.smooth_at else None
 
-    def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None, bare:Optional[tuple]=None)->None:
-        "Call the callbacks implementing `event` (or those of `plans`, or the methods `bare`) with the state keys (and `extras`) they name; apply what they return."
-        if plans is None and extras is None: bare = self.bare[event]
-        if bare is not None:   # methods that take nothing: a plain loop
-            for f in bare:
-                try: res = f()
-                except BaseException as e:
-                    self._failed(e, self._owner(f, event), event)
-                    raise
-                if res is not None: self._update(res, self._owner(f, event), event)
-            return
+    def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
+        "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
         if event in self.smooth_at: self._smooth()   # someone reads `smooth_loss` here: bring it up to date
         state = self.state if extras is None else {**self.state, **extras}
         for cb, f, how, get in self.plans[event] if plans is None else plans:
@@ -246,8 +239,19 @@ class CallbackHandler:
                 self._update(res, cb, event)
                 if extras is not None: state = {**self.state, **extras}
 
-    __call__ = dispatch   # `cb_handler('epoch_end')` works, as in the seed; the handler's own methods call `dispatch`,
-                          # since calling an instance is a slower call (Python does not specialise it): ~0.5 µs a batch
+    __call__ = dispatch   # `cb_handler('epoch_end')` works, as in the seed; the handler's own methods call `dispatch`
+                          # or `_call`, since calling an instance is a slower call (Python does not specialise it)
+
+    def _call(self, event:str)->None:
+        "Call the callbacks of a training batch's `event` (or a validation batch's, but for `batch_end`): in a plain loop if `bare` holds their methods, else by `dispatch`."
+        bare = self.bare[event]
+        if bare is None: return self.dispatch(event, self.train_plans[event])
+        for f in bare:
+            try: res = f()
+            except BaseException as e:
+                self._failed(e, self._owner(f, event), event)
+                raise
+            if res is not None: self._update(res, self._owner(f, event), event)
 
     def _owner(self, f:Callable, event:str)->Callback:
         "The callback whose method `f` is planned at `event`."
@@ -299,13 +303,13 @@ class CallbackHandler:
         s = self.state
         s['last_input'], s['last_target'], s['train'], s['stop_epoch'] = xb, yb, train, False
         s['skip_step'] = s['skip_zero'] = s['skip_bwd'] = False
-        self.dispatch('batch_begin')
+        self._call('batch_begin')
         return s['last_input'], s['last_target']
 
     def on_loss_begin(self, out:Tensor)->Tensor:
         "Handle start of loss calculation with model output `out`."
         self.state['last_output'] = out
-        self.dispatch('loss_begin')
+        self._call('loss_begin')
         return self.state['last_output']
 
     def on_backward_begin(self, loss:Tensor)->tuple:
@@ -313,17 +317,17 @@ class CallbackHandler:
         s = self.state
         s['last_loss'] = loss
         self.pending.append(loss.item() if loss.is_cpu else loss.detach())   # on a GPU, read later: no sync
-        self.dispatch('backward_begin')
+        self._call('backward_begin')
         return s['last_loss'], s['skip_bwd']
 
     def on_backward_end(self)->bool:
         "Handle end of gradient calculation."
-        self.dispatch('backward_end')
+        self._call('backward_end')
         return self.state['skip_step']
 
     def on_step_end(self)->bool:
         "Handle end of optimization step."
-        self.dispatch('step_end')
+        self._call('step_end')
         return self.state['skip_zero']
 
     def on_batch_end(self, loss:Tensor)->bool:
@@ -331,7 +335,7 @@ class CallbackHandler:
         s = self.state
         s['last_loss'] = loss
         if s['train']:
-            self.dispatch('batch_end', self.train_batch_end, bare=self.bare_train_batch_end)   # metrics see validation batches only
+            self._call('batch_end')   # metrics left out: they see validation batches only
             s['iteration'] += 1; s['num_batch'] += 1
             if self.interrupted: self._interrupt('a training batch')
         else: self.dispatch('batch_end')

@@ -229,8 +229,8 @@ def run_script(tmp_path, *args, wait=True):
 
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path, straight):
     "The training process is killed (SIGKILL: no cleanup at all) at batch 57; resuming from its last checkpoint (mid-epoch)."
-    p = run_script(tmp_path, 'kill', tmp_path, 57)
-    assert p.returncode == -signal.SIGKILL, p.stderr.read().decode()[-2000:]
+    with run_script(tmp_path, 'kill', tmp_path, 57) as p:   # `with`: the pipes are closed after
+        assert p.returncode == -signal.SIGKILL, p.stderr.read().decode()[-2000:]
     learn = learner(tmp_path, ckpt={'every_batches': 10})
     last, n = learn.checkpoints()[-1], len(learn.data.train_dl)
     assert last.name == f'ckpt_e{50 // n}_b{50 % n}.pth' and 50 % n     # after batch 49, inside epoch 2'
@@ -239,15 +239,15 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, straight):
 
 def test_sigkill_while_writing_a_checkpoint(tmp_path, straight):
     "Killed inside the fsync of the second checkpoint: the first still loads, and resuming from it is exact."
-    p = run_script(tmp_path, 'fsync', tmp_path, 2, wait=False)
-    try:
-        for _ in range(1200):
-            if (tmp_path/'writing').exists() or p.poll() is not None: break
-            time.sleep(0.1)
-        assert (tmp_path/'writing').exists(), p.stderr.read().decode()[-2000:] if p.poll() is not None else 'timeout'
-        p.kill(); p.wait(timeout=60)
-    finally:
-        if p.poll() is None: p.kill()
+    with run_script(tmp_path, 'fsync', tmp_path, 2, wait=False) as p:
+        try:
+            for _ in range(1200):
+                if (tmp_path/'writing').exists() or p.poll() is not None: break
+                time.sleep(0.1)
+            assert (tmp_path/'writing').exists(), p.stderr.read().decode()[-2000:] if p.poll() is not None else 'timeout'
+            p.kill(); p.wait(timeout=60)
+        finally:
+            if p.poll() is None: p.kill()
     models = tmp_path/'models'
     assert [f.name for f in models.glob('ckpt_*.pth')] == ['ckpt_e0_b10.pth']   # the second never took the name
     assert len(list(models.glob('.ckpt_e0_b20.pth.*.tmp'))) == 1                 # its half-written temporary file
