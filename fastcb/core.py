@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 # %% auto #0
-__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_main_process', 'barrier']
+__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_distributed', 'is_main_process', 'barrier']
 
 # %% ../nbs/00_core.ipynb #b797037b
 def is_listy(x:Any)->bool:
@@ -38,12 +38,17 @@ def even_mults(start:float, stop:float, n:int)->list[float]:
     return [start * mult**i for i in range(n)]
 
 # %% ../nbs/00_core.ipynb #610cac3a
+def is_distributed()->bool:
+    "`True` inside an initialised `torch.distributed` process group (a torch built without it has none)."
+    import torch.distributed as dist
+    return dist.is_available() and dist.is_initialized()
+
 def is_main_process()->bool:
     "`True` unless this is a non-zero rank of an initialised `torch.distributed` process group."
     import torch.distributed as dist
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    return not is_distributed() or dist.get_rank() == 0
 
 def barrier()->None:
     "Wait for every rank (nothing to wait for outside distributed training): e.g. before reading what rank 0 wrote."
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized(): dist.barrier()
+    if is_distributed(): dist.barrier()

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
-from .core import is_main_process, ifnone, barrier
+from .core import is_distributed, is_main_process, ifnone, barrier
 from .callback import _bs
 from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file
 
@@ -29,12 +29,12 @@ _env_vars = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
 def rank_info()->tuple[int, int, int]:
     "`(rank, world_size, local_rank)` of this process: `(0, 1, 0)` when not distributed."
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), local_rank
+    if is_distributed(): return dist.get_rank(), dist.get_world_size(), local_rank
     return 0, 1, 0
 
 def setup_distributed(backend:Optional[str]=None)->tuple[int, int, int]:
     "Join the default process group from torchrun's env vars, with `backend` (gloo on CPU, nccl on CUDA by default)."
-    if dist.is_initialized(): return rank_info()
+    if is_distributed(): return rank_info()
     missing = [v for v in _env_vars if v not in os.environ]
     if missing: raise RuntimeError(f"Distributed training needs the env vars torchrun sets ({', '.join(missing)} missing): "
                                    f"launch with `torchrun --nproc_per_node=2 your_script.py`")
@@ -45,7 +45,7 @@ def setup_distributed(backend:Optional[str]=None)->tuple[int, int, int]:
 
 def cleanup_distributed()->None:
     "Leave the process group (at the end of a distributed script)."
-    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+    if is_distributed(): dist.destroy_process_group()
 
 def find_free_port()->int:
     "A TCP port free on 127.0.0.1 right now, for `MASTER_PORT` in tests and demos."
@@ -71,7 +71,7 @@ def _comm_device()->torch.device:
 
 def reduce_weighted(vals:Sequence[float], n:int)->list[float]:
     "Global means of `vals`, this rank's means over its `n` items: all-reduce `sum(val*n)` and `n`, then divide."
-    if not (dist.is_available() and dist.is_initialized()): return [float(v) for v in vals]
+    if not is_distributed(): return [float(v) for v in vals]
     t = torch.tensor([float(v) * n for v in vals] + [float(n)], dtype=torch.float64, device=_comm_device())
     dist.all_reduce(t)
     return (t[:-1] / t[-1]).tolist()
@@ -124,7 +124,7 @@ class DistributedTrainer(LearnerCallback):
     exclude = ['learn', 'module', 'old_dls', 'train_sampler', 'no_sync', 'steps']
     def __init__(self, learn:Learner, seed:int=0, **ddp_kwargs):
         super().__init__(learn)
-        if not (dist.is_available() and dist.is_initialized()):
+        if not is_distributed():
             raise RuntimeError("DistributedTrainer needs a process group: call learn.to_distributed() in a torchrun launch")
         self.seed, self.ddp_kwargs = seed, ddp_kwargs
         self.module = unwrap_model(learn.model)
