@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Samp
 from .core import is_distributed, is_main_process, ifnone, barrier
 from .callback import _bs
 from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file
+from .precision import _ends_group
 
 # %% auto #0
 __all__ = ['rank_info', 'setup_distributed', 'cleanup_distributed', 'find_free_port', 'ShardSampler', 'reduce_weighted',
@@ -106,15 +107,11 @@ def with_sampler(dl, sampler:Sampler):
     return DeviceDataLoader(new, dl.device) if isinstance(dl, DeviceDataLoader) else new
 
 # %% ../nbs/11_distributed.ipynb #bc862026
-def _syncs(num_batch:int, n_batches:int, n_step:int)->bool:
-    "Does training batch `num_batch` (of `n_batches`) average gradients across ranks, accumulating over `n_step`?"
-    return n_step <= 1 or (num_batch + 1) % n_step == 0 or num_batch + 1 == n_batches
-
 def infer_n_step(steps:Sequence[int], n_batches:int)->int:
     "The accumulation `n_step` that steps on batches `steps` of an epoch of `n_batches`, or 1 if none does."
     steps = list(steps)
     n_step = steps[0] + 1 if steps else 1   # the only candidate: the first step ends the first group
-    if n_step > 1 and steps == [i for i in range(n_batches) if _syncs(i, n_batches, n_step)]: return n_step
+    if n_step > 1 and steps == [i for i in range(n_batches) if _ends_group(i, n_batches, n_step)]: return n_step
     return 1
 
 # %% ../nbs/11_distributed.ipynb #8987d5b2
@@ -158,7 +155,7 @@ class DistributedTrainer(LearnerCallback):
         "Skip the gradient average on accumulation batches; sync the buffers before validating."
         if not train:
             if not self.synced: broadcast_buffers(model); self.synced = True
-        elif not _syncs(num_batch, self.n_batches, self.n_step):
+        elif not _ends_group(num_batch, self.n_batches, self.n_step):
             self.no_sync = model.no_sync()
             self.no_sync.__enter__()
 

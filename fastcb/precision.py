@@ -114,6 +114,10 @@ class MixedPrecision(Callback):
         self.autocast = None
 
 # %% ../nbs/08_precision.ipynb #3f16cc54
+def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
+    "Is training batch `num_batch` (of `n_batch`) the last of its group of `n_step`: the batch a gradient accumulation steps on?"
+    return (num_batch + 1) % n_step == 0 or num_batch + 1 == n_batch   # the epoch's last batch ends the last group
+
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
@@ -138,8 +142,7 @@ class GradientAccumulation(Callback):
 
     def on_backward_end(self, num_batch:int, **kwargs:Any)->Optional[dict]:
         "Skip the step and keep the gradients, except on the last batch of a group."
-        last = (num_batch + 1) % self.n_step == 0 or num_batch + 1 == self.n_batch
-        return None if last else {'skip_step': True, 'skip_zero': True}
+        return None if _ends_group(num_batch, self.n_batch, self.n_step) else {'skip_step': True, 'skip_zero': True}
 
     def on_batch_end(self, last_loss:Tensor, train:bool, **kwargs:Any)->Optional[dict]:
         "Give the callbacks after this one the batch's own loss."
