@@ -375,6 +375,9 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
     _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict)
     return self
 
+Learner.save, Learner.load = _save, _load
+
+# %% ../nbs/05_learner.ipynb #1f04a9a9
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
     dl = self.data.valid_dl if dl is None else dl
@@ -394,6 +397,9 @@ def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Calla
     if with_loss: res.append(torch.stack([self.loss_func(p[None], t[None]).detach() for p, t in zip(preds, targs)]))
     return res
 
+Learner.validate, Learner.get_preds = _validate, _get_preds
+
+# %% ../nbs/05_learner.ipynb #f0647b48
 def _freeze_to(self:Learner, n:int)->None:
     "Freeze layers up to layer group `n` (norm layers stay trainable if `train_bn`)."
     for g in self.layer_groups[:n]:
@@ -411,6 +417,9 @@ def _unfreeze(self:Learner)->None:
     "Unfreeze the entire model."
     self.freeze_to(0)
 
+Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
+
+# %% ../nbs/05_learner.ipynb #6c30acea
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
     d = self.path/self.model_dir
@@ -426,11 +435,9 @@ def _load_checkpoint(self:Learner, path:str|Path)->dict:
     _restore(self, path, ck['model'], ck['opt'])
     return ck['handler']
 
-Learner.save, Learner.load, Learner.validate, Learner.get_preds = _save, _load, _validate, _get_preds
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
-Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
 
-# %% ../nbs/05_learner.ipynb #8dd54e7c
+# %% ../nbs/05_learner.ipynb #545a1b58
 _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
 
 def _export(self:Learner, fname:str|Path='export.pkl')->Path:
