@@ -340,7 +340,7 @@ class Learner:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's, then `callbacks`."
         return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
 
-# %% ../nbs/05_learner.ipynb #f9a5de0a
+# %% ../nbs/05_learner.ipynb #91ae8453
 def _model_file(learn:Learner, name:str|Path)->Path:
     return learn.path/learn.model_dir/f'{name}.pth'
 
@@ -377,7 +377,7 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
 
 Learner.save, Learner.load = _save, _load
 
-# %% ../nbs/05_learner.ipynb #1f04a9a9
+# %% ../nbs/05_learner.ipynb #8dd54e7c
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
     dl = self.data.valid_dl if dl is None else dl
@@ -399,7 +399,7 @@ def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Calla
 
 Learner.validate, Learner.get_preds = _validate, _get_preds
 
-# %% ../nbs/05_learner.ipynb #f0647b48
+# %% ../nbs/05_learner.ipynb #2d1afadc
 def _freeze_to(self:Learner, n:int)->None:
     "Freeze layers up to layer group `n` (norm layers stay trainable if `train_bn`)."
     for g in self.layer_groups[:n]:
@@ -419,7 +419,7 @@ def _unfreeze(self:Learner)->None:
 
 Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
 
-# %% ../nbs/05_learner.ipynb #6c30acea
+# %% ../nbs/05_learner.ipynb #9af6806e
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
     d = self.path/self.model_dir
@@ -437,7 +437,7 @@ def _load_checkpoint(self:Learner, path:str|Path)->dict:
 
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 
-# %% ../nbs/05_learner.ipynb #545a1b58
+# %% ../nbs/05_learner.ipynb #9f4dfc49
 _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
 
 def _export(self:Learner, fname:str|Path='export.pkl')->Path:
