@@ -470,9 +470,8 @@ def _check_cb(cb)->Callback:
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
 def _weighted_mean(vals:list, sizes:list[int])->float:
-    "The mean of `vals` (numbers or one-element tensors, on one device) weighted by `sizes`; tensors are read with `_floats`."
-    if isinstance(vals[0], Tensor): vals = _floats(vals)
-    return sum(v * n for v, n in zip(vals, sizes)) / sum(sizes)
+    "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
+    return sum(v * n for v, n in zip(_floats(vals), sizes)) / sum(sizes)
 
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
