@@ -92,7 +92,7 @@ def broadcast_buffers(model:nn.Module, src:int=0)->None:
     "Copy rank `src`'s buffers (e.g. BatchNorm running statistics) of `model` to every rank."
     for b in unwrap_model(model).buffers(): dist.broadcast(b, src)
 
-# %% ../nbs/11_distributed.ipynb #4815fde5
+# %% ../nbs/11_distributed.ipynb #05395c57
 def _inner_dl(dl)->DataLoader: return dl.dl if isinstance(dl, DeviceDataLoader) else dl
 
 def with_sampler(dl, sampler:Sampler):
@@ -106,7 +106,7 @@ def with_sampler(dl, sampler:Sampler):
     new = DataLoader(inner.dataset, **kw)
     return DeviceDataLoader(new, dl.device) if isinstance(dl, DeviceDataLoader) else new
 
-# %% ../nbs/11_distributed.ipynb #bc862026
+# %% ../nbs/11_distributed.ipynb #99214e68
 def infer_n_step(steps:Sequence[int], n_batches:int)->int:
     "The accumulation `n_step` that steps on batches `steps` of an epoch of `n_batches`, or 1 if none does."
     steps = list(steps)
@@ -114,7 +114,7 @@ def infer_n_step(steps:Sequence[int], n_batches:int)->int:
     if n_step > 1 and steps == [i for i in range(n_batches) if _ends_group(i, n_batches, n_step)]: return n_step
     return 1
 
-# %% ../nbs/11_distributed.ipynb #8987d5b2
+# %% ../nbs/11_distributed.ipynb #b2252e6b
 class DistributedTrainer(LearnerCallback):
     "Train `learn` data-parallel with DDP in every process of a torchrun launch; `seed` shuffles the training shards."
     order = -15  # after AverageMetric (-20) appends the shard's metrics, before the Recorder and trackers read them
@@ -191,7 +191,7 @@ class DistributedTrainer(LearnerCallback):
         self.learn.data.train_dl, self.learn.data.valid_dl = self.old_dls
         self.learn.model = self.module
 
-# %% ../nbs/11_distributed.ipynb #71c8fe74
+# %% ../nbs/11_distributed.ipynb #19ad1f0e
 class AgreeToStop(LearnerCallback):
     "Stop training on every rank when the callbacks of any rank stop it at the end of an epoch."
     order = 1000  # after every callback that may set `stop_training`
@@ -201,7 +201,7 @@ class AgreeToStop(LearnerCallback):
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return {'stop_training': bool(t.item())}
 
-# %% ../nbs/11_distributed.ipynb #66b3e1ce
+# %% ../nbs/11_distributed.ipynb #83fe0f78
 def rank0_writes(f):
     "Make `f` collective: every rank calls it, only rank 0 runs it, then all wait for each other."
     @functools.wraps(f)
@@ -224,7 +224,7 @@ def _export(self:Learner, fname='export.pkl')->Path:
     finally: self.callback_fns = fns
     return path if path is not None else self.path/fname
 
-# %% ../nbs/11_distributed.ipynb #19ad1f0e
+# %% ../nbs/11_distributed.ipynb #d75ddabb
 def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_kwargs)->Learner:
     "Train this learner on every process of a torchrun launch (`backend`: gloo on CPU, nccl on CUDA)."
     rank, world, local_rank = setup_distributed(backend)
