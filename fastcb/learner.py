@@ -206,7 +206,7 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
     "Plot training and validation losses."
     fig, ax = _new_fig()
     losses = _skip(self.losses, skip_start, skip_end)
-    ax.plot(range(skip_start, skip_start + len(losses)), losses, label='Train')
+    ax.plot(range(skip_start + 1, skip_start + 1 + len(losses)), losses, label='Train')   # batch k's loss: k+1 processed
     val_iter = np.cumsum(self.nb_batches)
     vals = [(i, v) for i, v in zip(val_iter, self.val_losses) if v is not None]
     if vals: ax.plot(*zip(*vals), marker='o', label='Validation')
