@@ -1,6 +1,6 @@
 """Seconds per training batch of fastcb's `fit` and `Learner.fit` against a hand-written PyTorch loop.
 
-    python benchmarks/bench.py                 # the table in benchmarks/README.md (CPU, about 2 minutes)
+    python benchmarks/bench.py                 # the table in benchmarks/README.md (CPU, about 2.3 minutes)
     python benchmarks/bench.py --device cuda   # the same on a GPU, plus a check for host syncs per batch
     python benchmarks/bench.py --profile tiny  # cProfile of one Learner.fit: where fastcb's time goes
     python benchmarks/bench.py --against DIR   # this checkout's fit+5cb and Learner+5cb beside those of checkout DIR
@@ -15,7 +15,7 @@ On the CPU the time is the process's CPU time (`time.process_time`), so other us
 benchmark down but barely change its numbers; with a GPU it is wall time between `torch.cuda.synchronize` calls.
 """
 from __future__ import annotations
-import argparse, collections, copy, gc, importlib.util, io, os, platform, resource, statistics, subprocess, sys, time, warnings
+import argparse, collections, copy, gc, importlib.util, io, os, platform, random, resource, statistics, subprocess, sys, time, warnings
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -191,6 +191,12 @@ def time_workload(name, device, rounds, warmup=3):
     ratios = {k: [t / tr for t, tr in zip(times[k], times['raw'])] for k in runs}
     return times, ratios
 
+def median_se(xs, n_boot=200, seed=0):
+    "The standard error of the median of `xs`, by bootstrap: how far the printed ratio could move with other rounds."
+    rng = random.Random(seed)
+    meds = [statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n_boot)]
+    return statistics.stdev(meds) if len(xs) > 1 else 0.
+
 # ------------------------------------------------------------------------------------------------- memory
 def peak_memory(name, variant, device):
     "Peak memory of one run of `variant` on workload `name`, measured in a fresh subprocess."
@@ -289,7 +295,7 @@ def fmt_us(s): return f'{s*1e6:8.1f}'
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu')
-    p.add_argument('--rounds', type=int, default=None, help='interleaved rounds per workload (default: 300 tiny, 60 small)')
+    p.add_argument('--rounds', type=int, default=None, help='interleaved rounds per workload (default: 400 tiny, 120 small)')
     p.add_argument('--workloads', nargs='+', default=list(WORKLOADS))
     p.add_argument('--no-mem', action='store_true', help='skip the peak-memory subprocesses')
     p.add_argument('--profile', metavar='WORKLOAD', help='profile one Learner.fit instead of timing')
@@ -315,17 +321,17 @@ def main():
                ('small', 'Learner+5cb'): 1.05, ('small', 'Learner+5cb bars'): 1.05}
     for name in a.workloads:
         w = WORKLOADS[name]
-        rounds = a.rounds or {'tiny': 300, 'small': 60}.get(name, 60)
+        rounds = a.rounds or {'tiny': 400, 'small': 120}.get(name, 120)
         times, ratios = time_workload(name, device, rounds)
         print(f"\n## {name}: batch {w['bs']}, MLP {'-'.join(map(str, w['sizes']))}, {w['n_train']} training + "
               f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {rounds} rounds")
-        print(f"{'variant':<18} {'us/batch':>8} {'ratio':>6} {'IQR of ratio':>14}  {'target':>6}")
+        print(f"{'variant':<18} {'us/batch':>8} {'ratio':>6} {'+-':>5} {'IQR of ratio':>14}  {'target':>6}")
         for k in times:
             q = statistics.quantiles(ratios[k], n=4)
             tgt = targets.get((name, k))
             mark = '' if tgt is None else f'<={tgt:.2f} ' + ('ok' if statistics.median(ratios[k]) <= tgt else 'MISSED')
             print(f"{k:<18} {fmt_us(statistics.median(times[k]))} {statistics.median(ratios[k]):6.3f} "
-                  f"{q[0]:6.3f}-{q[2]:6.3f}  {mark}")
+                  f"{median_se(ratios[k]):5.3f} {q[0]:6.3f}-{q[2]:6.3f}  {mark}")
         for k in [k for k in times if f'{k} base' in times]:   # --against: each round's own before/after ratio
             rel = statistics.median([t / b for t, b in zip(times[k], times[f'{k} base'])])
             diff = statistics.median(times[k]) - statistics.median(times[f'{k} base'])
