@@ -194,8 +194,7 @@ def time_workload(name, device, rounds, warmup=3):
 def median_se(xs, n_boot=200, seed=0):
     "The standard error of the median of `xs`, by bootstrap: how far the printed ratio could move with other rounds."
     rng = random.Random(seed)
-    meds = [statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n_boot)]
-    return statistics.stdev(meds) if len(xs) > 1 else 0.
+    return statistics.stdev(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n_boot))
 
 # ------------------------------------------------------------------------------------------------- memory
 def peak_memory(name, variant, device):
