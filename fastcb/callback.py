@@ -40,7 +40,7 @@ class Callback:
     def on_backward_begin(self, **kwargs:Any)->None:
         "Called after the forward pass and the loss has been computed, but before backprop."
     def on_backward_end(self, **kwargs:Any)->None:
-        "Called after backprop but before optimizer step. Useful for true weight decay in AdamW."
+        "Called after backprop but before optimizer step: to clip or scale the gradients."
     def on_step_end(self, **kwargs:Any)->None:
         "Called after the step of the optimizer but before the gradients are zeroed."
     def on_batch_end(self, **kwargs:Any)->None:
@@ -132,11 +132,12 @@ state_keys = ('n_epochs', 'epoch', 'iteration', 'num_batch', 'last_input', 'last
               'last_loss', 'smooth_loss', 'last_metrics', 'pbar', 'train', 'stop_training', 'stop_epoch',
               'skip_step', 'skip_zero', 'skip_bwd', 'skip_validate', 'opt', 'model', 'data')
 _event_extras = {'train_begin': ('metrics_names', 'cb_handler'), 'train_end': ('exception',)}
+_fixed_keys = ('n_epochs', 'pbar', 'opt', 'model', 'data')   # the loop holds these from the start: a callback reads them, never replaces them
 
 # %% ../nbs/02_callbacks.ipynb #4ffbca31
 def _reads_name(f:Callable, name:str)->bool:
     "Could `f`'s body read the local `name`? (`True` when unsure.)"
-    code = getattr(getattr(f, '__func__', f), '__code__', None)
+    code = getattr(inspect.unwrap(getattr(f, '__func__', f)), '__code__', None)   # a decorated method's own body
     if code is None or name in code.co_cellvars or {'locals', 'vars', 'eval', 'exec'} & set(code.co_names): return True
     for i in dis.get_instructions(code):
         arg = i.argval
@@ -232,12 +233,11 @@ class CallbackHandler:
                 elif how == 2: res = f(*get(state))
                 elif how == 3: res = f(**{k: state[k] for k in get})
                 else: res = f(**state)
+                if res is not None: self._update(res, cb, event)
             except BaseException as e:
                 self._failed(e, cb, event)
                 raise
-            if res is not None:
-                self._update(res, cb, event)
-                if extras is not None: state = {**self.state, **extras}
+            if res is not None and extras is not None: state = {**self.state, **extras}
 
     __call__ = dispatch   # `cb_handler('epoch_end')` works, as in the seed; the handler's own methods call `dispatch`
                           # or `_call`, since calling an instance is a slower call (Python does not specialise it)
@@ -247,11 +247,12 @@ class CallbackHandler:
         bare = self.bare[event]
         if bare is None: return self.dispatch(event, self.train_plans[event])
         for f in bare:
-            try: res = f()
+            try:
+                res = f()
+                if res is not None: self._update(res, self._owner(f, event), event)
             except BaseException as e:
                 self._failed(e, self._owner(f, event), event)
                 raise
-            if res is not None: self._update(res, self._owner(f, event), event)
 
     def _owner(self, f:Callable, event:str)->Callback:
         "The callback whose method `f` is planned at `event`."
@@ -268,6 +269,9 @@ class CallbackHandler:
         for k in res:
             if k not in self.state:
                 raise KeyError(f"Callback {cb.name} returned unknown state key '{k}' at on_{event}; valid keys: {', '.join(state_keys)}")
+            if k in _fixed_keys:
+                raise ValueError(f"Callback {cb.name} returned '{k}' at on_{event}, but the fit's {', '.join(_fixed_keys)} cannot be "
+                                 "replaced: change the object itself (e.g. set `data.train_dl`, or load the model's weights)")
         self.state.update(res)
 
     def show_order(self)->str:
@@ -286,7 +290,7 @@ class CallbackHandler:
         if rs is not None: self._resume_position(rs)
         try: self.dispatch('train_begin', extras={'metrics_names': [getattr(m, 'name', type(m).__name__) for m in self.metrics], 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
-            i = next(i for i, cb in enumerate(self.callbacks) if cb is self.failed)
+            i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
         if rs is not None: self._resume_callbacks(rs)
@@ -294,6 +298,7 @@ class CallbackHandler:
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint)."
         if self.skip: return
+        self._smooth()   # the last epoch's losses, if nobody took them: this epoch's list starts empty
         self.state['num_batch'], self.smooth_losses = 0, []
         self.dispatch('epoch_begin')
         if self.keep_rng: self.epoch_rng = get_rng_state(self.state['data'])   # what the epoch's shuffle is drawn from
@@ -346,7 +351,7 @@ class CallbackHandler:
         self.state['last_metrics'] = [val_loss]
         self.dispatch('epoch_end')
         self.state['epoch'] += 1
-        if self.interrupted: self._interrupt('an epoch')
+        if self.interrupted: self._interrupt(f"epoch {self.state['epoch'] - 1}")
         return self.state['stop_training']
 
     def on_train_end(self, exception:Optional[BaseException])->None:
@@ -376,7 +381,7 @@ class CallbackHandler:
         "Stop for a Ctrl-C at the end of `where`, once the callbacks have seen that event."
         s = self.state
         s['stop_epoch'] = s['stop_training'] = s['skip_validate'] = True
-        raise KeyboardInterrupt(f"Interrupted at the end of {where} (epoch {s['epoch']}, iteration {s['iteration']})")
+        raise KeyboardInterrupt(f"Interrupted at the end of {where} (the fit's position: epoch {s['epoch']}, iteration {s['iteration']})")
 
     def keyed_callbacks(self)->dict:
         "The callbacks (but a dataset's), keyed by class name and index among those of that class: `Recorder.0`."
@@ -469,12 +474,14 @@ def _check_cb(cb)->Callback:
     return cb
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
+def _bs(yb)->int: return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
+
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
     return sum(v * n for v, n in zip(_floats(vals), sizes)) / sum(sizes)
 
 class AverageMetric(Callback):
-    "Wrap a `func` (output, target -> scalar) in a callback for metrics computation."
+    "Wrap a `func` (output, target -> scalar; output, *targets for a tuple target) in a callback for metrics computation."
     order = -20  # before the callbacks that read `last_metrics` at `on_epoch_end`
     def __init__(self, func:Callable): self.func = func
     @property
@@ -485,8 +492,9 @@ class AverageMetric(Callback):
     def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool, **kwargs)->None:
         "Keep the metric of `last_output` and `last_target`, and the batch size, on the device until the epoch ends."
         if train: return
-        self.vals.append(self.func(last_output, last_target))
-        self.sizes.append(last_target.shape[0])
+        many = isinstance(last_target, (list, tuple))   # several targets: passed as `loss_batch` passes them to the loss
+        self.vals.append(self.func(last_output, *last_target) if many else self.func(last_output, last_target))
+        self.sizes.append(_bs(last_target))
     def on_epoch_end(self, last_metrics:list, **kwargs)->Optional[dict]:
         "Add the mean over the validation items, weighted by batch size, to `last_metrics`."
         if not self.sizes: return None
@@ -552,11 +560,11 @@ def _check_batch(out, yb)->None:
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
 
 # %% ../nbs/02_callbacks.ipynb #d43761c7
-def _bs(yb)->int: return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
-
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):
     "Calculate `loss_func` of `model` on `dl` in evaluation mode (the mean if `average`, else per batch)."
+    if loss_func is None and average: raise ValueError("validate: averaging needs a loss_func (or pass average=False for each batch's outputs and targets)")
+    if dl is None: raise ValueError("validate: no dataloader (is there no validation set?)")
     model.eval()
     losses, nums = [], []
     with torch.no_grad():
@@ -571,9 +579,9 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     return _weighted_mean(losses, nums)
 
 # %% ../nbs/02_callbacks.ipynb #b41d1fb4
-def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Collection[Callback]=None,
+def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
-    "Fit `model` on `data` for `epochs` with `loss_func` and `opt`, calling `callbacks` and `metrics` on the way."
+    "Fit `model` on `data` for `epochs` with `loss_fn` and `opt`, calling `callbacks` and `metrics` on the way."
     cb_handler = CallbackHandler(callbacks, metrics)
     if resume is not None: cb_handler.load_state_dict(resume)
     pbar = make_master_bar(epochs, silent)
@@ -589,19 +597,23 @@ def fit(epochs:int, model:nn.Module, loss_func:Callable, opt, data, callbacks:Co
                 cb_handler.on_epoch_begin()
                 for xb,yb in child_bar(cb_handler.skip_seen(data.train_dl), pbar):
                     xb, yb = cb_handler.on_batch_begin(xb, yb)
-                    loss = loss_batch(model, xb, yb, loss_func, opt, cb_handler, check=not cb_handler.state['num_batch'])
+                    loss = loss_batch(model, xb, yb, loss_fn, opt, cb_handler, check=not cb_handler.state['num_batch'])
                     if cb_handler.on_batch_end(loss): break
                 if not cb_handler.state['num_batch']: raise ValueError(f"Epoch {epoch}: data.train_dl yielded no batch (an empty dataset?)")
                 valid_dl = getattr(data, 'valid_dl', None)
                 val_loss = None
                 if valid_dl is not None and not cb_handler.state['skip_validate']:
                     cb_handler.set_dl(valid_dl)
-                    val_loss = validate(model, valid_dl, loss_func, cb_handler, pbar)
+                    val_loss = validate(model, valid_dl, loss_fn, cb_handler, pbar)
                 if cb_handler.on_epoch_end(val_loss): break
         except BaseException as e:
             exception = e
             raise
-        finally: cb_handler.on_train_end(exception)
+        finally:
+            try: cb_handler.on_train_end(exception)
+            except Exception as e:
+                if exception is None: raise
+                exception.add_note(f"(then on_train_end failed too: {type(e).__name__}: {e})")   # the training error goes on
 
 # `signal.signal` and `signal.getsignal` wrap CPython's `_signal` functions to turn handlers into enums; for a
 # Python function that conversion fails and is caught, three times a fit: about 100 µs on the tiny benchmark.

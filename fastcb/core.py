@@ -23,7 +23,7 @@ def ifnone(a:Any, b:Any)->Any:
 def listify(p:Any=None, q:Any=None)->list:
     "Make `p` a list; if `q` is given, repeat a single `p` to the length of `q` (a list or an int)."
     if p is None: p = []
-    elif isinstance(p, str) or not hasattr(p, '__iter__'): p = [p]   # not an `Iterable` ABC check: cheaper, every fit calls it
+    elif isinstance(p, str) or not hasattr(p, '__iter__') or getattr(p, 'ndim', None) == 0: p = [p]   # a 0-d tensor or array is one value; not an `Iterable` ABC check: cheaper, every fit calls it
     else: p = list(p)
     n = q if isinstance(q, int) else 1 if q is None else len(listify(q))
     if len(p) == 1 and n > 1: p = p * n

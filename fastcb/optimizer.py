@@ -88,7 +88,7 @@ def _decay_(pg:dict, wd:float)->None:
 # %% ../nbs/01_optimizer.ipynb #d771d607
 def _layer_vals(val, n:int)->list:
     "Turn `val` (a number, a list, an array or a slice) into one value per layer group, for `n` groups."
-    return [v.item() if isinstance(v, np.generic) else v for v in listify(lr_range(val, n), n)]
+    return [v.item() if getattr(v, 'ndim', None) == 0 else v for v in listify(lr_range(val, n), n)]   # numpy or torch scalars as floats
 
 def _put(pg:dict, k:str, i:int|None, v)->None:
     "Write `v` at key `k` of param group `pg`, at index `i` of its tuple when `i` is not None."
@@ -170,6 +170,7 @@ class OptimWrapper:
         "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values."
         pairs = self._pairs()
         if key == 'wd' and self._wd_here:
+            if not bn_groups: raise ValueError("The wrapper's wd decays a layer group's norm params as `bn_wd` says: set opt.bn_wd = False to spare them, not bn_groups=False")
             vals = _layer_vals(val, len(pairs))
             if any(vals) and not self.true_wd:
                 raise AttributeError(f"{type(self.opt).__name__} has no 'weight_decay' for L2 regularisation; use true_wd=True to decay in the wrapper")
