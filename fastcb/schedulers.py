@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy, math
 from typing import Any, Collection, Optional
 import numpy as np
+from torch import optim
 from .core import is_listy
 from .optimizer import _hps
 from .callback import Callback
@@ -30,6 +31,9 @@ class TrainingPhase:
         "Start the phase over."
         self.n = 0
         for s in self.scheds.values(): s.restart()
+    def set_start(self, opt)->None:
+        "Set `opt`'s scheduled hyper-parameters to their start values."
+        for name, s in self.scheds.items(): setattr(opt, name, s.start)
     def step(self, opt)->None:
         "Set `opt`'s scheduled hyper-parameters to their values at the phase's next iteration."
         self.n += 1
@@ -43,14 +47,16 @@ class GeneralScheduler(Callback):
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         self.phases, self.start_epoch = list(phases), start_epoch
 
-    def on_train_begin(self, opt, data, iteration:int, **kwargs:Any)->Optional[dict]:
-        "Set the start values, then jump to the current position (`start_epoch`, or `iteration` when resuming)."
+    def on_train_begin(self, opt, data, iteration:int, n_epochs:int, epoch:int, **kwargs:Any)->Optional[dict]:
+        "Set the start values, then jump to the current position (`start_epoch`, plus `iteration` when resuming)."
+        _check_wrapped(opt, self)
+        start = self.start_epoch or 0
+        if start >= n_epochs: raise ValueError(f"start_epoch={start} leaves no epoch of this {n_epochs}-epoch fit: n_epochs counts the skipped ones")
         self.opt, self.idx_s = opt, 0
         for p in self.phases: p.restart()
-        for name, sched in self.phases[0].scheds.items(): setattr(opt, name, sched.start)
-        n_skip = iteration + (self.start_epoch or 0) * len(data.train_dl)
-        for _ in range(n_skip): self.on_batch_end(train=True)
-        return {'epoch': self.start_epoch} if self.start_epoch else None
+        self.phases[0].set_start(opt)
+        for _ in range(iteration + start * len(data.train_dl)): self.on_batch_end(train=True)
+        return {'epoch': start} if start > epoch else None   # skip to it (a resumed fit is there already)
 
     def on_batch_end(self, train:bool, **kwargs:Any)->Optional[dict]:
         "Take a step in the current phase, move to the next phase when done, and stop after the last one."
@@ -58,8 +64,16 @@ class GeneralScheduler(Callback):
         if self.idx_s >= len(self.phases): return {'stop_training': True, 'stop_epoch': True}
         phase = self.phases[self.idx_s]
         phase.step(self.opt)
-        if phase.is_done: self.idx_s += 1
+        if phase.is_done:
+            self.idx_s += 1
+            if self.idx_s < len(self.phases): self.phases[self.idx_s].set_start(self.opt)
         return None
+
+def _check_wrapped(opt, cb:Callback)->None:
+    "Raise a clear error if `opt` is a bare torch optimizer, which has no `lr` or `mom` for `cb` to set."
+    if isinstance(opt, optim.Optimizer):
+        raise TypeError(f"{cb.name} sets opt.lr and opt.mom, which a torch {type(opt).__name__} does not have: "
+                        "wrap it, OptimWrapper(opt), or build it with OptimWrapper.create")
 
 # %% ../nbs/04_schedulers.ipynb #95c6e559
 class OneCycleScheduler(GeneralScheduler):
@@ -83,7 +97,7 @@ class OneCycleScheduler(GeneralScheduler):
             up.schedule_hp('mom', self.moms, annealing_cos)
             down.schedule_hp('mom', (self.moms[1], self.moms[0]), annealing_cos)
         self.phases = [up, down]
-        return super().on_train_begin(data=data, **kwargs)
+        return super().on_train_begin(n_epochs=n_epochs, data=data, **kwargs)
 
 # %% ../nbs/04_schedulers.ipynb #0188008b
 class LRFinder(Callback):
@@ -93,6 +107,7 @@ class LRFinder(Callback):
 
     def on_train_begin(self, model, opt, **kwargs:Any)->dict:
         "Save the model and optimizer states, and start at `start_lr`."
+        _check_wrapped(opt, self)
         self.model, self.opt = model, opt
         self.model_state, self.opt_state = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
         self.sched = Scheduler((self.start_lr, self.end_lr), self.num_it, annealing_exp)
