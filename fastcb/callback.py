@@ -404,7 +404,7 @@ class CallbackHandler:
         if s['num_batch'] and self.epoch_rng is None:
             raise RuntimeError("state_dict() inside an epoch needs the random state of the epoch's start: set "
                                "cb_handler.keep_rng = True in your callback's on_train_begin (CheckpointCallback does)")
-        return {'position': {k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training')},
+        return {'position': {**{k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training', 'n_epochs')}, 'n_batches': _n_batches(s['data'])},
                 'smoothener': dict(vars(self.smoothener)), 'callbacks': self.cb_states(),
                 'rng': get_rng_state(s['data']), 'epoch_rng': self.epoch_rng}
 
@@ -425,6 +425,9 @@ class CallbackHandler:
 
     def _resume_callbacks(self, sd:dict)->None:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
+        pos, now = sd['position'], {'n_epochs': self.state['n_epochs'], 'n_batches': _n_batches(self.state['data'])}
+        diff = [f"{k}={pos[k]} (this fit: {now[k]})" for k in now if pos.get(k, now[k]) != now[k]]
+        if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data and batch size of the run that saved it")
         mine, saved = self.cb_states(), sd['callbacks']
         lost = [k for k in saved if k not in mine]
         if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
@@ -451,6 +454,11 @@ class CallbackHandler:
         self.cb_dl = cb_dl
         if cb_dl is not None: self.callbacks = sorted(self.callbacks + [cb_dl], key=cb_order)
         self.resolve()
+
+def _n_batches(data)->Optional[int]:
+    "The number of training batches of `data` (after the callbacks' `on_train_begin`, which may shard them), if it is known."
+    try: return len(data.train_dl)
+    except (AttributeError, TypeError): return None
 
 class _SkipDL:
     "Iterate `dl` from the random state `start_rng`, drop its first `k` batches, then continue from `rng`."

@@ -49,7 +49,7 @@ class CheckpointCallback(LearnerCallback):
         if pos == self.last or not is_main_process(): return None
         self.last = pos
         learn, hsd = self.learn, self.cb_handler.state_dict()
-        hsd['position'] = pos
+        hsd['position'].update(pos)   # the batch to resume at (the handler's has the fit's length too)
         ck = {'format': 'fastcb.checkpoint', 'version': 1, 'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'handler': hsd}
         path = _model_file(learn, f'{self.ckpt_name}_e{epoch}_b{num_batch}')
         try: atomic_save(ck, path)

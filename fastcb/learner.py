@@ -17,7 +17,7 @@ from fastprogress.fastprogress import format_time
 from .core import listify
 from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate
-from .schedulers import OneCycleScheduler, LRFinder
+from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
 __all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'digits_cnn', 'accuracy',
@@ -51,6 +51,8 @@ class DataBunch:
         self.device = torch.device(device) if device is not None else default_device()
         if train_dl is not None and len(train_dl) == 0:
             raise ValueError("train_dl is empty: it yields no batch (an empty dataset, or drop_last with fewer items than batch_size?)")
+        if valid_dl is not None and len(valid_dl) == 0:
+            raise ValueError("valid_dl is empty: it yields no batch (pass valid_dl=None to train without validation)")
         self.train_dl, self.valid_dl = self._on_device(train_dl), self._on_device(valid_dl)
         self.path = Path(path)
 
@@ -87,7 +89,7 @@ def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, f
     n_valid = int(len(x) * valid_pct)
     ds = lambda i: torch.utils.data.TensorDataset(x[i], y[i])
     g = torch.Generator().manual_seed(seed)
-    return DataBunch.create(ds(idx[n_valid:]), ds(idx[:n_valid]), bs=bs, device=device, generator=g)
+    return DataBunch.create(ds(idx[n_valid:]), ds(idx[:n_valid]) if n_valid else None, bs=bs, device=device, generator=g)
 
 # %% ../nbs/05_learner.ipynb #f768b373
 def digits_cnn(seed:Optional[int]=0)->nn.Module:
@@ -133,6 +135,7 @@ class Recorder(LearnerCallback):
 
     def on_train_begin(self, pbar, metrics_names:list, opt, cb_handler, **kwargs:Any)->None:
         "Initialize the history and write the table's header."
+        _check_wrapped(opt, self)
         self.pbar, self.cb_handler, self.read_lr = pbar, cb_handler, opt.reader('lr')
         try: self.read_mom = opt.reader('mom')
         except AttributeError: self.read_mom = None   # an optimizer without momentum
@@ -305,7 +308,7 @@ class Learner:
     def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
-        if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
+        self._check_train()
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
         if self.opt is None: self.create_opt(lr, wd)
         else: self.opt.lr, self.opt.wd = lr, wd
@@ -326,9 +329,15 @@ class Learner:
     def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
                 wd:Optional[float]=None)->None:
         "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
+        self._check_train()
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
         epochs = math.ceil(num_it / len(self.data.train_dl))
+        before = None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         self.fit(epochs, start_lr, wd=wd, callbacks=[LRFinder(start_lr, end_lr, num_it, stop_div)])
+        if before is not None: self.opt.load_state_dict(before)
+
+    def _check_train(self)->None:
+        if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
 
     def show_callback_order(self, callbacks:Collection[Callback]=None)->str:
         "The callbacks a fit with `callbacks` would call at each event, in order."
@@ -361,11 +370,11 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
     mine = self.model.state_dict()
     bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and mine[k].shape != model_sd[k].shape]
     if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
+    if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
+        if self.opt is None: self.create_opt(3e-3, self.wd)
+        try: self.opt.load_state_dict(opt_sd)
+        except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e}") from e
     self.model.load_state_dict(model_sd, strict=strict)
-    if opt_sd is None: return
-    if self.opt is None: self.create_opt(3e-3, self.wd)
-    try: self.opt.load_state_dict(opt_sd)
-    except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e}") from e
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`."
@@ -378,21 +387,31 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
 Learner.save, Learner.load = _save, _load
 
 # %% ../nbs/05_learner.ipynb #8dd54e7c
-def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
-    "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
+def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
+    "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     dl = self.data.valid_dl if dl is None else dl
-    metrics = self.metrics if metrics is None else metrics
+    metrics = (self.metrics if metrics is None else metrics) if average else []
     cb_handler = CallbackHandler(self.callbacks + listify(callbacks), metrics)
     cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
-    cb_handler.on_epoch_begin()
-    val_loss = validate(self.model, dl, self.loss_func, cb_handler)
-    cb_handler.on_epoch_end(val_loss)
-    return cb_handler.state['last_metrics']
+    exception = None
+    try:
+        cb_handler.on_epoch_begin()
+        res = validate(self.model, dl, self.loss_func if average else None, cb_handler, average=average)
+        if not average: return res
+        cb_handler.on_epoch_end(res)
+        return cb_handler.state['last_metrics']
+    except BaseException as e:
+        exception = e
+        raise
+    finally: cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
+
+def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
+    "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
+    return _one_pass(self, dl, callbacks, metrics)
 
 def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Callable]=None)->list:
     "Return predictions and targets on `dl` (the validation set by default), with the loss of each item if `with_loss`."
-    dl = self.data.valid_dl if dl is None else dl
-    preds, targs = [torch.cat(o).cpu() for o in zip(*validate(self.model, dl, average=False))]
+    preds, targs = [torch.cat(o).cpu() for o in zip(*_one_pass(self, dl, average=False))]
     res = [activ(preds) if activ is not None else preds, targs]
     if with_loss: res.append(torch.stack([self.loss_func(p[None], t[None]).detach() for p, t in zip(preds, targs)]))
     return res
@@ -422,9 +441,9 @@ Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfr
 # %% ../nbs/05_learner.ipynb #9af6806e
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
-    d = self.path/self.model_dir
-    files = list(d.glob(f'{name}_e*_b*.pth')) if d.exists() else []
-    pos = lambda p: tuple(int(n) for n in re.findall(r'_e(\d+)_b(\d+)\.pth$', p.name)[0])
+    d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(name)}_e(\d+)_b(\d+)\.pth')
+    files = [p for p in d.glob(f'{name}_e*_b*.pth') if pat.fullmatch(p.name)] if d.exists() else []   # not `ckpt_ema_e1_b0.pth`
+    pos = lambda p: tuple(int(n) for n in pat.fullmatch(p.name).groups())
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, pos(p)))
 
 def _load_checkpoint(self:Learner, path:str|Path)->dict:
