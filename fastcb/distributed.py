@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from .core import is_distributed, is_main_process, ifnone, barrier
 from .callback import _bs
 from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file
@@ -89,7 +89,8 @@ def unwrap_model(model:nn.Module)->nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 def broadcast_buffers(model:nn.Module, src:int=0)->None:
-    "Copy rank `src`'s buffers (e.g. BatchNorm running statistics) of `model` to every rank."
+    "Copy rank `src`'s buffers (e.g. BatchNorm running statistics) of `model` to every rank (nothing to copy outside a process group)."
+    if not is_distributed(): return
     for b in unwrap_model(model).buffers(): dist.broadcast(b, src)
 
 # %% ../nbs/11_distributed.ipynb #05395c57
@@ -115,10 +116,20 @@ def infer_n_step(steps:Sequence[int], n_batches:int)->int:
     return 1
 
 # %% ../nbs/11_distributed.ipynb #b2252e6b
+def _shuffles(sampler:Sampler)->bool:
+    "Whether a `DistributedSampler` standing in for training `sampler` shuffles; an error for a sampler it cannot stand in for."
+    if type(sampler) is SequentialSampler: return False
+    if type(sampler) is RandomSampler and not sampler.replacement and sampler._num_samples is None: return True
+    what = type(sampler).__name__
+    if type(sampler) is RandomSampler: what += ' with replacement' if sampler.replacement else f' of num_samples={sampler._num_samples}'
+    raise ValueError(f"The training DataLoader draws with a {what}, which distributed training would replace by a plain "
+                     f"DistributedSampler (shuffling each item once per epoch): build it with shuffle=True or shuffle=False")
+
+# %% ../nbs/11_distributed.ipynb #66b3e1ce
 class DistributedTrainer(LearnerCallback):
     "Train `learn` data-parallel with DDP in every process of a torchrun launch; `seed` shuffles the training shards."
     order = -15  # after AverageMetric (-20) appends the shard's metrics, before the Recorder and trackers read them
-    exclude = ['learn', 'module', 'old_dls', 'train_sampler', 'no_sync', 'steps']
+    exclude = ['learn', 'module', 'old_dls', 'train_sampler', 'no_sync']
     def __init__(self, learn:Learner, seed:int=0, **ddp_kwargs):
         super().__init__(learn)
         if not is_distributed():
@@ -126,23 +137,24 @@ class DistributedTrainer(LearnerCallback):
         self.seed, self.ddp_kwargs = seed, ddp_kwargs
         self.module = unwrap_model(learn.model)
         if not isinstance(learn.model, DistributedDataParallel): learn.model = self._wrap(self.module)
-        self.no_sync = None
+        self.no_sync, self.old_dls = None, None
 
     def _wrap(self, model:nn.Module)->DistributedModel:
         dev = next(model.parameters()).device
         return DistributedModel(model, device_ids=[dev.index] if dev.type == 'cuda' else None, **self.ddp_kwargs)
 
-    def on_train_begin(self, **kwargs:Any)->None:
-        "Shard the training set (shuffled) and the validation set (no padding)."
+    def on_train_begin(self, epoch:int, **kwargs:Any)->None:
+        "Shard the training set (shuffled for `epoch`: 0, or the one a checkpoint resumes in) and the validation set (no padding)."
         data, (_, world, _) = self.learn.data, rank_info()
-        self.old_dls = data.train_dl, data.valid_dl
         train = _inner_dl(data.train_dl)
-        self.train_sampler = DistributedSampler(train.dataset, shuffle=isinstance(train.sampler, RandomSampler), seed=self.seed)
+        shuffle = _shuffles(train.sampler)   # every check before any change
+        if data.valid_dl is not None and len(data.valid_dl.dataset) < world:
+            raise ValueError(f"The validation set has {len(data.valid_dl.dataset)} items, fewer than the {world} ranks: each rank needs one")
+        self.old_dls = data.train_dl, data.valid_dl
+        self.train_sampler = DistributedSampler(train.dataset, shuffle=shuffle, seed=self.seed)
+        self.train_sampler.set_epoch(epoch)   # resuming inside `epoch` skips its on_epoch_begin
         data.train_dl = with_sampler(data.train_dl, self.train_sampler)
-        if data.valid_dl is not None:
-            if len(data.valid_dl.dataset) < world:
-                raise ValueError(f"The validation set has {len(data.valid_dl.dataset)} items, fewer than the {world} ranks: each rank needs one")
-            data.valid_dl = with_sampler(data.valid_dl, ShardSampler(data.valid_dl.dataset))
+        if data.valid_dl is not None: data.valid_dl = with_sampler(data.valid_dl, ShardSampler(data.valid_dl.dataset))
         self.n_step, self.n_batches, self.steps = 1, len(data.train_dl), None
 
     def on_epoch_begin(self, epoch:int, **kwargs:Any)->None:
@@ -185,23 +197,31 @@ class DistributedTrainer(LearnerCallback):
         if self.no_sync is not None: self.no_sync.__exit__(None, None, None)
         self.no_sync = None
 
+    def restore(self)->None:
+        "Put back the plain model and the original dataloaders, where this trainer changed them."
+        self._leave_no_sync()
+        model = self.learn.model
+        if isinstance(model, DistributedDataParallel) and model.module is self.module: self.learn.model = self.module
+        if self.old_dls is not None: self.learn.data.train_dl, self.learn.data.valid_dl = self.old_dls
+        self.old_dls = None
+
     def on_train_end(self, **kwargs:Any)->None:
         "Put back the plain model and the original dataloaders."
-        self._leave_no_sync()
-        self.learn.data.train_dl, self.learn.data.valid_dl = self.old_dls
-        self.learn.model = self.module
+        self.restore()
 
-# %% ../nbs/11_distributed.ipynb #19ad1f0e
+# %% ../nbs/11_distributed.ipynb #93794970
 class AgreeToStop(LearnerCallback):
     "Stop training on every rank when the callbacks of any rank stop it at the end of an epoch."
-    order = 1000  # after every callback that may set `stop_training`
-    def on_epoch_end(self, stop_training:bool, **kwargs:Any)->dict:
+    order = 999  # after every callback that may set `stop_training`, before CheckpointCallback (1000) records it
+    def state_dict(self)->None: return None   # nothing to resume
+    def on_epoch_end(self, stop_training:bool, **kwargs:Any)->Optional[dict]:
         "All-reduce `stop_training` with a max: one rank stopping stops them all."
+        if not is_distributed(): return None
         t = torch.tensor([float(bool(stop_training))], device=_comm_device())
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return {'stop_training': bool(t.item())}
 
-# %% ../nbs/11_distributed.ipynb #83fe0f78
+# %% ../nbs/11_distributed.ipynb #a1e4064d
 def rank0_writes(f):
     "Make `f` collective: every rank calls it, only rank 0 runs it, then all wait for each other."
     @functools.wraps(f)
@@ -224,7 +244,14 @@ def _export(self:Learner, fname='export.pkl')->Path:
     finally: self.callback_fns = fns
     return path if path is not None else self.path/fname
 
-# %% ../nbs/11_distributed.ipynb #d75ddabb
+# %% ../nbs/11_distributed.ipynb #252ef887
+def _fit(self:Learner, *args, **kwargs)->None:
+    "`Learner.fit`, then the plain model and dataloaders put back, however the fit ended."
+    try: Learner.fit(self, *args, **kwargs)
+    finally:
+        trainer = getattr(self, 'distributed_trainer', None)   # this fit's, or an earlier one's (then nothing to put back)
+        if trainer is not None: trainer.restore()
+
 def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_kwargs)->Learner:
     "Train this learner on every process of a torchrun launch (`backend`: gloo on CPU, nccl on CUDA)."
     rank, world, local_rank = setup_distributed(backend)
@@ -236,7 +263,7 @@ def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_k
     self.silent = self.silent or rank != 0
     if not any(getattr(f, 'func', f) is DistributedTrainer for f in self.callback_fns):
         self.callback_fns += [functools.partial(DistributedTrainer, seed=seed, **ddp_kwargs), AgreeToStop]
-    self.save, self.export = MethodType(_save, self), MethodType(_export, self)
+    self.save, self.export, self.fit = MethodType(_save, self), MethodType(_export, self), MethodType(_fit, self)
     return self
 
 Learner.to_distributed = to_distributed

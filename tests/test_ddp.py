@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = textwrap.dedent('''
     "One rank: train digits with early stopping and a saver; record everything in OUT/rank{r}.pt."
     import os, sys
+    from functools import partial
     from pathlib import Path
     import torch
     from torch import nn
@@ -82,8 +83,17 @@ WORKER = textwrap.dedent('''
     resumed = {k: v.clone() for k, v in learn.model.state_dict().items()}
     learn.fit(3, 1e-3, callbacks=[StopOnRank1(), SaveModelCallback(learn, name='sm')])   # AgreeToStop: both ranks stop after epoch 0; saving is collective (hung before)
     n_epochs_rank_local_stop = len(learn.recorder.val_losses)
+    # a CheckpointCallback given before to_distributed adds AgreeToStop: the checkpoint must still record the common decision
+    stop_learn = Learner(digits_databunch(flat=True), nn.Linear(64, 10), loss_func=nn.functional.cross_entropy, path=run_dir,
+                         silent=True, callback_fns=[partial(CheckpointCallback, name='stop')]).to_distributed()
+    stop_learn.fit(3, 1e-2, callbacks=[StopOnRank1()])
+    barrier()
+    stop_ck = stop_learn.checkpoints('stop')[-1]
+    ck_stop = dict(name=stop_ck.name, stop=torch.load(stop_ck, weights_only=False)['handler']['position']['stop_training'])
+    stop_learn.fit(3, 1e-2, callbacks=[StopOnRank1()], resume=stop_ck)
+    ck_stop['n_after_resume'] = len(stop_learn.recorder.val_losses)
     auditing = False
-    torch.save(dict(accum=accum, resumed=resumed, sync_flags=seen_sync.flags, n_local_stop=n_epochs_rank_local_stop, final=final, best=best, val_losses=val_losses,
+    torch.save(dict(ck_stop=ck_stop, accum=accum, resumed=resumed, sync_flags=seen_sync.flags, n_local_stop=n_epochs_rank_local_stop, final=final, best=best, val_losses=val_losses,
                     metrics=metrics, local=local.vals, seen=saver.seen, stop_epoch=stopper.stopped_epoch,
                     written=sorted(set(written))), out/f'rank{rank}.pt')
     cleanup_distributed()
@@ -152,6 +162,11 @@ def test_a_rank_local_stop_stops_every_rank(ddp_run):
     _, _, (r0, r1) = ddp_run
     assert r0['n_local_stop'] == r1['n_local_stop'] == 1
 
+def test_the_checkpoint_records_the_common_stop(ddp_run):
+    "AgreeToStop (999) runs before CheckpointCallback (1000): rank 0's checkpoint says stop, though rank 0 alone did not; a resume trains no more."
+    _, _, (r0, r1) = ddp_run
+    assert r0['ck_stop'] == r1['ck_stop'] == dict(name='stop_e1_b0.pth', stop=True, n_after_resume=1)
+
 def test_only_rank0_writes(ddp_run):
     res, out, (r0, r1) = ddp_run
     assert r1['written'] == []
@@ -166,7 +181,7 @@ def test_accumulation_skips_the_average_and_stays_in_step(ddp_run):
     "With fastcb.precision's GradientAccumulation over 3 batches, the 2nd epoch averages only the batches that step; weights still agree."
     _, _, (r0, r1) = ddp_run
     flags = r0['sync_flags']
-    n = len(flags) // 2   # 23 batches per epoch on each rank: 719 items (720 with the sampler's padding), bs 32
+    n = len(flags) // 2   # 23 batches per epoch on each rank: 719 items (1438 split evenly, no padding), bs 32
     assert flags[:n] == [True]*n and flags[n:] == [(i + 1) % 3 == 0 or i + 1 == n for i in range(n)]
     assert r0['sync_flags'] == r1['sync_flags'] and not all(flags)
     for k in r0['accum']: assert torch.equal(r0['accum'][k], r1['accum'][k]), k
