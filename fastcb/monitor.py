@@ -37,19 +37,28 @@ class CSVLogger(LearnerCallback):
         "The rows of the log, as dicts keyed by column name."
         with open(self.path, newline='') as f: return list(csv.DictReader(f))
 
-    def on_train_begin(self, **kwargs:Any)->None:
-        "Open the file (appending if `append` and it exists) and write the header if the file is new."
+    def on_train_begin(self, cb_handler=None, **kwargs:Any)->None:
+        "Open the file (appending if `append` or resuming, and it exists) and write the header if the file is new."
         if not is_main_process(): return
         names = self.learn.recorder.names
-        exists = self.append and self.path.exists() and self.path.stat().st_size > 0
+        resume = getattr(cb_handler, 'resume_sd', None)
+        exists = (self.append or resume is not None) and self.path.exists() and self.path.stat().st_size > 0
         if exists:
-            with open(self.path, newline='') as f: header = next(csv.reader(f))
+            with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
             if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
+            if resume is not None: self._truncate(header, rows, resume['position']['epoch'])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, 'a' if exists else 'w', newline='')
         self.writer = csv.writer(self.file)
         if not exists: self.writer.writerow(names)
         self.file.flush()
+
+    def _truncate(self, header:list, rows:list, epoch:int)->None:
+        "Drop the last run's rows of `epoch` and later (written after the checkpoint a fit resumes from)."
+        n = len(rows)
+        while n and rows[n-1] and rows[n-1][0].isdigit() and int(rows[n-1][0]) >= epoch: n -= 1
+        if n == len(rows): return
+        with open(self.path, 'w', newline='') as f: csv.writer(f).writerows([header, *rows[:n]])
 
     def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
         "Write the epoch's row, as the results table shows it, and flush it to disk."
@@ -107,13 +116,17 @@ class ActivationStats(LearnerCallback):
         "Hook the modules."
         self.remove()
         mods = self.modules if self.modules is not None else _param_leaves(self.learn.model)
+        if not mods: raise ValueError("ActivationStats: no module to hook (modules=[], or the model has no module with parameters): "
+                                      "pass the modules to watch in `modules`")
         self.stats, self.cur = [], [None] * len(mods)
         self.hooks = [m.register_forward_hook(functools.partial(self._hook, i)) for i, m in enumerate(mods)]
 
-    def _hook(self, i:int, m:nn.Module, inp, out:Tensor)->None:
-        if self.recording:
-            o = out.detach().float()
-            self.cur[i] = torch.stack([o.mean(), o.std()])
+    def _hook(self, i:int, m:nn.Module, inp, out)->None:
+        if not self.recording: return
+        if isinstance(out, (tuple, list)): out = next((o for o in out if isinstance(o, Tensor)), None)   # an RNN's (output, hidden)
+        if not isinstance(out, Tensor): return   # nothing to measure: NaN at on_batch_end
+        o = out.detach().float()
+        self.cur[i] = torch.stack([o.mean(), o.std()])
 
     def on_batch_begin(self, train:bool, **kwargs:Any)->None:
         "Record the training batches only."
@@ -138,7 +151,7 @@ class ActivationStats(LearnerCallback):
         self.recording = False
         if self.stats and isinstance(self.stats, list): self.stats = torch.stack(self.stats).cpu()
 
-# %% ../nbs/07_monitor.ipynb #2b55ec6c
+# %% ../nbs/07_monitor.ipynb #2f2c2717
 def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
     "Plot the learning rate, momentum, and training and validation losses recorded by `rec` (on `fig` if given)."
     if fig is None: fig = plt.figure(figsize=(12, 3.5))
@@ -155,7 +168,7 @@ def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
     return fig
 
 class ShowGraph(LearnerCallback):
-    "Update a plot of lr, momentum and losses at each epoch end: in place in a notebook, else in the PNG file `fname`."
+    "Update a plot of lr, momentum and losses at each epoch end: in place in a notebook, and in the PNG file `fname` if given (else outside a notebook)."
     order = 20  # after the Recorder (10), whose history it plots
     exclude = ['learn', 'fig', 'handle']
     def __init__(self, learn:Learner, fname:Optional[str|Path]=None):
@@ -173,7 +186,7 @@ class ShowGraph(LearnerCallback):
             from IPython.display import display
             if self.handle is None: self.handle = display(self.fig, display_id=True)
             else: self.handle.update(self.fig)
-        else:
+        if self.fname is not None or not IN_NOTEBOOK:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.fig.savefig(self.path)
 

@@ -25,8 +25,8 @@ def to_float(o):
     return o
 
 class MixedPrecision(Callback):
-    "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss when it is fp16."
-    order = 5  # after the callbacks that change the loss or skip steps, before GradientClipping (10)
+    "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
+    order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
     exclude = ['scaler', 'autocast', 'opt', 'one']
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
         if dtype is not None and dtype not in _half_types:
@@ -113,7 +113,7 @@ class MixedPrecision(Callback):
         if self.autocast is not None: self.autocast.__exit__(None, None, None)
         self.autocast = None
 
-# %% ../nbs/08_precision.ipynb #3f16cc54
+# %% ../nbs/08_precision.ipynb #aceef454
 def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
     "Is training batch `num_batch` (of `n_batch`) the last of its group of `n_step`: the batch a gradient accumulation steps on?"
     return (num_batch + 1) % n_step == 0 or num_batch + 1 == n_batch   # the epoch's last batch ends the last group
@@ -121,9 +121,14 @@ def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
+    exclude = ['model']
     def __init__(self, n_step:int):
         if not isinstance(n_step, int) or n_step < 1: raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
-        self.n_step = n_step
+        self.n_step, self.model, self.pending = n_step, None, False
+
+    def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:
+        "Keep `model`, whose gradients are dropped, saved and restored when training stops or resumes inside a group."
+        self.model, self.pending = model, False
 
     def on_epoch_begin(self, data, **kwargs:Any)->None:
         "Read the number of batches of the epoch."
@@ -142,8 +147,44 @@ class GradientAccumulation(Callback):
 
     def on_backward_end(self, num_batch:int, **kwargs:Any)->Optional[dict]:
         "Skip the step and keep the gradients, except on the last batch of a group."
-        return None if _ends_group(num_batch, self.n_batch, self.n_step) else {'skip_step': True, 'skip_zero': True}
+        self.pending = not _ends_group(num_batch, self.n_batch, self.n_step)   # gradients waiting for their group's step
+        return {'skip_step': True, 'skip_zero': True} if self.pending else None
 
     def on_batch_end(self, last_loss:Tensor, train:bool, **kwargs:Any)->Optional[dict]:
         "Give the callbacks after this one the batch's own loss."
         return {'last_loss': last_loss * self.size} if train else None
+
+    def on_epoch_end(self, **kwargs:Any)->None:
+        "Drop the gradients of a group the epoch stopped inside (`stop_epoch`): they never get their step."
+        self.drop()
+
+    def on_train_end(self, **kwargs:Any)->None:
+        "Drop the gradients of a group training stopped inside (Ctrl-C, an error): the next fit starts from zero."
+        self.drop()
+
+    def drop(self)->None:
+        "Zero (set to None) the gradients accumulated in a group that will not be stepped."
+        if self.pending and self.model is not None:
+            for p in self.model.parameters(): p.grad = None
+        self.pending = False
+
+    def state_dict(self)->dict:
+        "The callback's state; inside a group also the model's gradients so far (CPU copies, None where a parameter has none)."
+        sd = super().state_dict()
+        if self.pending: sd['grads'] = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.model.parameters()]
+        return sd
+
+    def load_state_dict(self, sd:dict)->None:
+        "Restore `sd` (from `state_dict`), the gradients of a group under way into the model `on_train_begin` got."
+        sd = dict(sd)
+        grads = sd.pop('grads', None)
+        super().load_state_dict(sd)
+        if grads is None: return
+        if self.model is None: raise RuntimeError("GradientAccumulation.load_state_dict: no model to put the gradients in (on_train_begin gives it)")
+        params = list(self.model.parameters())
+        if len(grads) != len(params):
+            raise ValueError(f"GradientAccumulation: the saved gradients are for {len(grads)} parameters, this model has {len(params)}")
+        for p, g in zip(params, grads):
+            if g is not None and g.shape != p.shape:
+                raise ValueError(f"GradientAccumulation: a saved gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(p.shape)}")
+            p.grad = None if g is None else g.to(p.device, copy=True)

@@ -57,7 +57,7 @@ class TrackerCallback(LearnerCallback):
 # %% ../nbs/06_tracker.ipynb #80765d80
 class EarlyStoppingCallback(TrackerCallback):
     "A `TrackerCallback` that terminates training when `monitor` stops improving for more than `patience` epochs."
-    order = 30  # after SaveModelCallback (20): a stop decided in an epoch comes after that epoch's save
+    order = 30  # after the metrics (-20) and the Recorder (10); stop_training is read after every callback's on_epoch_end
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0., patience:int=0):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         self.patience, self.wait, self.stopped_epoch = patience, 0, None
@@ -79,7 +79,7 @@ class EarlyStoppingCallback(TrackerCallback):
 # %% ../nbs/06_tracker.ipynb #a23ae790
 class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
-    order = 20  # before EarlyStoppingCallback (30): the improvement of the epoch that stops training is saved first
+    order = 20  # after the metrics (-20) and the Recorder (10); it sees the epoch that stops training whatever its order
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
@@ -128,7 +128,10 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         if current is None: return
         if not self.stalled(current): return
         opt = self.learn.opt
-        opt.lr = [max(lr * self.factor, self.min_lr) for lr in opt.read_val('lr')]
+        old = opt.read_val('lr')
+        new = [min(lr, max(lr * self.factor, self.min_lr)) for lr in old]   # floored at min_lr, never raised
+        if new == list(old): return   # every group already at min_lr: nothing to reduce, nothing to say
+        opt.lr = new
         self.wait = 0
         pbar.write(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
 

@@ -17,6 +17,8 @@ from fastcb.checkpoint import CheckpointCallback
 
 ROOT = Path(__file__).resolve().parent.parent
 from fastcb.tracker import EarlyStoppingCallback, SaveModelCallback, TerminateOnNaNCallback
+from fastcb.precision import GradientAccumulation, MixedPrecision
+from fastcb.monitor import CSVLogger
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
@@ -195,6 +197,54 @@ def test_mid_epoch_checkpoints_resume(tmp_path, straight):
     learn = learner(tmp_path, ckpt={'every_batches': 7, 'keep': 3})
     learn.fit_one_cycle(4, 1e-2, resume=learn.checkpoints()[-1])
     assert_same(straight[False], learn)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resuming with gradient accumulation (a checkpoint inside a group) and with a CSV log
+def accum_learner(path, every, mp=False):
+    "A digits MLP accumulating gradients over 4 batches (in fp16 if `mp`), with a checkpoint every `every` batches."
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    fns = [lambda l: GradientAccumulation(4), lambda l: CheckpointCallback(l, every_batches=every)]
+    if mp: fns.append(lambda l: MixedPrecision(dtype=torch.float16, init_scale=2.**8))
+    return Learner(digits_databunch(flat=True), model, loss_func=nn.functional.cross_entropy, path=path, silent=True,
+                   callback_fns=fns)
+
+@pytest.mark.parametrize('mp', [False, True], ids=['fp32', 'fp16'])
+@pytest.mark.parametrize('stop', ['crash', 'ctrl_c'])
+def test_resume_inside_an_accumulation_group(tmp_path, mp, stop):
+    "Checkpoints every 6 batches, groups of 4: the last checkpoint (after batch 6) is inside a group, whose gradients it keeps."
+    straight = accum_learner(tmp_path/'a', 6, mp)
+    straight.fit(2, 1e-2)
+    learn = accum_learner(tmp_path/'b', 6, mp)
+    if stop == 'crash':
+        with pytest.raises(RuntimeError, match='crash'): learn.fit(2, 1e-2, callbacks=[CrashAt(9)])
+    else:
+        with pytest.raises(KeyboardInterrupt): learn.fit(2, 1e-2, callbacks=[SigintAt(5)])   # checkpoint after batch 5
+    ck = learn.checkpoints()[-1]
+    assert ck.name == 'ckpt_e0_b6.pth'                                    # batches 4, 5 of the group 4..7 done
+    assert torch.load(ck, weights_only=False)['handler']['callbacks']['GradientAccumulation.0']['grads']
+    assert all(p.grad is None for p in learn.model.parameters())         # the stopped group's gradients were dropped
+    learn = accum_learner(tmp_path/'b', 6, mp)
+    learn.fit(2, 1e-2, resume=ck)
+    for (k, x), y in zip(straight.model.state_dict().items(), learn.model.state_dict().values()): assert torch.equal(x, y), k
+
+def test_csv_logger_resume_keeps_history(tmp_path):
+    "A resumed fit keeps the rows before its checkpoint and rewrites those after it: the file is the straight run's."
+    def make(path):
+        torch.manual_seed(0)
+        return Learner(digits_databunch(flat=True), nn.Sequential(nn.Linear(64, 10)), loss_func=nn.functional.cross_entropy,
+                       metrics=[accuracy], path=path, silent=True, callback_fns=[CSVLogger, lambda l: CheckpointCallback(l, keep=3)])
+    rows = lambda path: [l.split(',')[:-1] for l in (path/'history.csv').read_text().splitlines()]   # all but the time
+    straight = make(tmp_path/'a'); straight.fit(4, 1e-2)
+    learn = make(tmp_path/'b')
+    n = len(learn.data.train_dl)
+    with pytest.raises(RuntimeError, match='crash'): learn.fit(4, 1e-2, callbacks=[CrashAt(3*n + 2)])
+    assert [r[0] for r in rows(tmp_path/'b')] == ['epoch', '0', '1', '2']
+    ck = learn.checkpoints()[-2]
+    assert ck.name == 'ckpt_e2_b0.pth'                  # an older checkpoint: the crashed run wrote epoch 2 after it
+    learn = make(tmp_path/'b')
+    learn.fit(4, 1e-2, resume=ck)
+    assert rows(tmp_path/'b') == rows(tmp_path/'a') and len(rows(tmp_path/'a')) == 5
 
 SCRIPT = """
 import os, signal, sys, torch
