@@ -355,14 +355,16 @@ class CallbackHandler:
         return self.state['stop_training']
 
     def on_train_end(self, exception:Optional[BaseException])->None:
-        "Handle end of training, `exception` is the exception raised during training, or None."
+        "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
         errors = []
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
         except Exception as e: errors.append(e)
         for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error
             try: self.dispatch('train_end', [plan], {'exception': exception})
             except Exception as e: errors.append(e)
-        if errors: raise errors[0]
+        if not errors: return
+        if exception is None: raise errors[0]
+        exception.add_note(f"(then on_train_end failed too: {type(errors[0]).__name__}: {errors[0]})")   # the training error goes on
 
     def _smooth(self)->None:
         "Add the losses kept since the last call to the smoothing, read with `_floats`, and set `smooth_loss`."
@@ -617,11 +619,7 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
         except BaseException as e:
             exception = e
             raise
-        finally:
-            try: cb_handler.on_train_end(exception)
-            except Exception as e:
-                if exception is None: raise
-                exception.add_note(f"(then on_train_end failed too: {type(e).__name__}: {e})")   # the training error goes on
+        finally: cb_handler.on_train_end(exception)
 
 # `signal.signal` and `signal.getsignal` wrap CPython's `_signal` functions to turn handlers into enums; for a
 # Python function that conversion fails and is caught, three times a fit: about 100 µs on the tiny benchmark.

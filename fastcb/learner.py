@@ -337,6 +337,7 @@ class Learner:
         if before is not None: self.opt.load_state_dict(before)
 
     def _check_train(self)->None:
+        "Refuse to train a learner without training data."
         if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
 
     def show_callback_order(self, callbacks:Collection[Callback]=None)->str:

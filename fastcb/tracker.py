@@ -130,7 +130,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         opt = self.learn.opt
         old = opt.read_val('lr')
         new = [min(lr, max(lr * self.factor, self.min_lr)) for lr in old]   # floored at min_lr, never raised
-        if new == list(old): return   # every group already at min_lr: nothing to reduce, nothing to say
+        if new == old: return   # every group already at min_lr: nothing to reduce, nothing to say
         opt.lr = new
         self.wait = 0
         pbar.write(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
