@@ -19,6 +19,7 @@ __all__ = ['CheckpointCallback']
 class CheckpointCallback(LearnerCallback):
     "Save a checkpoint every `every_batches` training batches and/or `every_epoch`, keeping the newest `keep`, as `name_e{epoch}_b{batch}.pth`."
     order = 1000   # after every other callback: their states include this event's changes
+    fit_only = True
     exclude = ['learn', 'cb_handler', 'last']
     def __init__(self, learn:Learner, every_batches:Optional[int]=None, every_epoch:bool=True, keep:int=2, name:str='ckpt'):
         if every_batches is not None and (not isinstance(every_batches, int) or every_batches < 1):

@@ -128,6 +128,7 @@ class LearnerCallback(Callback):
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = 10  # after the schedulers: it records the hyper-parameters each batch actually uses
+    fit_only = True
     def __init__(self, learn:Learner, add_time:bool=True):
         super().__init__(learn)
         self.add_time = add_time
@@ -392,7 +393,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     dl = self.data.valid_dl if dl is None else dl
     metrics = (self.metrics if metrics is None else metrics) if average else []
-    cb_handler = CallbackHandler(self.callbacks + listify(callbacks), metrics)
+    cb_handler = CallbackHandler([cb for cb in self.callbacks if not cb.fit_only] + listify(callbacks), metrics)
     cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
     exception = None
     try:

@@ -25,6 +25,7 @@ __all__ = ['CSVLogger', 'every_n', 'StopAfterNBatches', 'ActivationStats', 'plot
 class CSVLogger(LearnerCallback):
     "A `LearnerCallback` that saves the history of metrics while training `learn` into `learn.path/filename.csv`."
     order = 20  # after the Recorder (10) names the columns and converts the losses, and after the metrics (-20)
+    fit_only = True
     exclude = ['learn', 'file', 'writer']
     def __init__(self, learn:Learner, filename:str='history', append:bool=False):
         super().__init__(learn)
@@ -106,6 +107,7 @@ def _param_leaves(model:nn.Module)->list[nn.Module]:
 class ActivationStats(LearnerCallback):
     "Record the mean and std of the outputs of `modules` (default: the leaves with parameters) at each training batch."
     order = -30  # early: a batch's statistics are kept even if a later callback raises at its end
+    fit_only = True
     exclude = ['learn', 'modules', 'hooks', 'cur']
     def __init__(self, learn:Learner, modules:Optional[Collection[nn.Module]]=None):
         super().__init__(learn)
@@ -170,6 +172,7 @@ def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
 class ShowGraph(LearnerCallback):
     "Update a plot of lr, momentum and losses at each epoch end: in place in a notebook, and in the PNG file `fname` if given (else outside a notebook)."
     order = 20  # after the Recorder (10), whose history it plots
+    fit_only = True
     exclude = ['learn', 'fig', 'handle']
     def __init__(self, learn:Learner, fname:Optional[str|Path]=None):
         super().__init__(learn)

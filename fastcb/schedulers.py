@@ -44,6 +44,7 @@ class TrainingPhase:
 
 class GeneralScheduler(Callback):
     "Schedule hyper-parameters according to `phases`, starting at `start_epoch` if given."
+    fit_only = True   # `learn.validate()` must not set the optimizer to the schedule's start
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         self.phases, self.start_epoch = list(phases), start_epoch
 
@@ -102,6 +103,7 @@ class OneCycleScheduler(GeneralScheduler):
 # %% ../nbs/04_schedulers.ipynb #0188008b
 class LRFinder(Callback):
     "Explore lr from `start_lr` to `end_lr` over `num_it` iterations, then restore the model and optimizer."
+    fit_only = True
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
 

@@ -21,6 +21,7 @@ __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'Red
 class TrackerCallback(LearnerCallback):
     "A `LearnerCallback` that keeps track of the best value in `monitor`."
     order = 20  # after the metrics (-20) fill `last_metrics` and the Recorder (10) sets its column names
+    fit_only = True
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0.):
         super().__init__(learn)
         if mode not in ('auto', 'min', 'max'): raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -139,6 +140,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
 class TerminateOnNaNCallback(Callback):
     "A `Callback` that terminates training if the loss is NaN or infinite, keeping the last finite weights."
     order = 100  # last at on_backward_begin: it checks the loss after every callback that changes it
+    fit_only = True
     def __init__(self): self.stopped = None
 
     def on_train_begin(self, **kwargs:Any)->None:
