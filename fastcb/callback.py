@@ -27,7 +27,7 @@ _batch_events = ['batch_begin', 'loss_begin', 'backward_begin', 'backward_end', 
 class Callback:
     "Base class for callbacks that want to record values, dynamically change learner params, etc."
     order:int = 0
-    fit_only:bool = False  # True: it belongs to training alone, `Learner.validate` and `get_preds` leave it out
+    fit_only:bool = False  # True: it belongs to training alone, `Learner.validate`, `get_preds` and `lr_find` leave it out
     exclude:list = []  # attributes never saved by `get_state`
     not_min:list = []  # attributes saved by `get_state` only when `minimal=False`
     def on_train_begin(self, **kwargs:Any)->None:

@@ -7,6 +7,7 @@ Docs: https://fastcb.github.io/fastcb/distributed.html.md"""
 # %% ../nbs/11_distributed.ipynb #34d2324c
 from __future__ import annotations
 import functools, os, socket
+from pathlib import Path
 from types import MethodType
 from typing import Any, Optional, Sequence
 import torch
@@ -129,7 +130,6 @@ def _shuffles(sampler:Sampler)->bool:
 class DistributedTrainer(LearnerCallback):
     "Train `learn` data-parallel with DDP in every process of a torchrun launch; `seed` shuffles the training shards."
     order = -15  # after AverageMetric (-20) appends the shard's metrics, before the Recorder and trackers read them
-    fit_only = True
     exclude = ['learn', 'module', 'old_dls', 'train_sampler', 'no_sync']
     def __init__(self, learn:Learner, seed:int=0, **ddp_kwargs):
         super().__init__(learn)
@@ -214,7 +214,6 @@ class DistributedTrainer(LearnerCallback):
 class AgreeToStop(LearnerCallback):
     "Stop training on every rank when the callbacks of any rank stop it at the end of an epoch."
     order = 999  # after every callback that may set `stop_training`, before CheckpointCallback (1000) records it
-    fit_only = True
     def state_dict(self)->None: return None   # nothing to resume
     def on_epoch_end(self, stop_training:bool, **kwargs:Any)->Optional[dict]:
         "All-reduce `stop_training` with a max: one rank stopping stops them all."

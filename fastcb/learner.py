@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import functools, inspect, math, os, re, tempfile, time
+import copy, functools, inspect, math, os, re, tempfile, time
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -128,7 +128,7 @@ class LearnerCallback(Callback):
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = 10  # after the schedulers: it records the hyper-parameters each batch actually uses
-    fit_only = True
+    # not `fit_only`: it records `lr_find`'s search too (`recorder.plot`), and `validate` builds none (it is a `callback_fn`)
     def __init__(self, learn:Learner, add_time:bool=True):
         super().__init__(learn)
         self.add_time = add_time
@@ -334,8 +334,12 @@ class Learner:
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
         epochs = math.ceil(num_it / len(self.data.train_dl))
         before = None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
-        self.fit(epochs, start_lr, wd=wd, callbacks=[LRFinder(start_lr, end_lr, num_it, stop_div)])
-        if before is not None: self.opt.load_state_dict(before)
+        cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
+        fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
+        try: self.fit(epochs, start_lr, wd=wd, callbacks=cbs)
+        finally:
+            self.callback_fns, self.callbacks = fns, own
+            if before is not None: self.opt.load_state_dict(before)
 
     def _check_train(self)->None:
         "Refuse to train a learner without training data."
@@ -347,9 +351,16 @@ class Learner:
         try: return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
         finally: vars(self).clear(); vars(self).update(kept)
 
-    def fit_callbacks(self, callbacks:Collection[Callback]=None)->list[Callback]:
-        "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's, then `callbacks`."
-        return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+    def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
+        "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
+        kept = dict(vars(self))
+        cbs = [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks
+        if fit_only: return cbs + listify(callbacks)
+        made = dict(vars(self))
+        vars(self).clear(); vars(self).update(kept)   # a left-out callback's `learn.csv_logger` & co stay the last fit's...
+        cbs = [cb for cb in cbs if not cb.fit_only]
+        vars(self).update({k: v for k, v in made.items() if any(v is cb for cb in cbs)})   # ...`learn.recorder` is this one's
+        return cbs + listify(callbacks)
 
 # %% ../nbs/05_learner.ipynb #91ae8453
 def _model_file(learn:Learner, name:str|Path)->Path:

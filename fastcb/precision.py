@@ -121,7 +121,6 @@ def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
-    fit_only = True
     exclude = ['model']
     def __init__(self, n_step:int):
         if not isinstance(n_step, int) or n_step < 1: raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")

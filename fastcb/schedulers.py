@@ -44,7 +44,7 @@ class TrainingPhase:
 
 class GeneralScheduler(Callback):
     "Schedule hyper-parameters according to `phases`, starting at `start_epoch` if given."
-    fit_only = True   # `learn.validate()` must not set the optimizer to the schedule's start
+    fit_only = True   # `learn.validate()` and `lr_find` must not set the optimizer to the schedule's start
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         self.phases, self.start_epoch = list(phases), start_epoch
 

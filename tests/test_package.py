@@ -29,3 +29,11 @@ def test_runtime_dependencies():
     import tomllib
     deps = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['dependencies']
     assert sorted(d.split('>')[0].split('=')[0].split('<')[0] for d in deps) == ['fastprogress', 'matplotlib', 'numpy', 'torch']
+
+def test_no_undefined_names():
+    "Every name the exported modules use is defined or imported there: a notebook's test cells can import what its export cells forget."
+    from pyflakes.checker import Checker
+    from pyflakes.messages import UndefinedName
+    undefined = [f"{p.name}:{m.lineno}: {m.message % m.message_args}" for p in sorted((ROOT/'fastcb').glob('*.py'))
+                 for m in Checker(ast.parse(p.read_text()), str(p)).messages if isinstance(m, UndefinedName)]
+    assert not undefined, '\n'.join(undefined)
