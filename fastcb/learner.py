@@ -353,13 +353,11 @@ class Learner:
 
     def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
-        kept = dict(vars(self))
-        cbs = [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks
-        if fit_only: return cbs + listify(callbacks)
-        made = dict(vars(self))
-        vars(self).clear(); vars(self).update(kept)   # a left-out callback's `learn.csv_logger` & co stay the last fit's...
-        cbs = [cb for cb in cbs if not cb.fit_only]
-        vars(self).update({k: v for k, v in made.items() if any(v is cb for cb in cbs)})   # ...`learn.recorder` is this one's
+        if fit_only: return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+        kept = dict(vars(self))   # before the `callback_fns` set `learn.recorder`, `learn.csv_logger`...
+        cbs = [cb for cb in self.fit_callbacks() if not cb.fit_only]
+        made = {k: v for k, v in vars(self).items() if any(v is cb for cb in cbs)}   # `learn.recorder`: this pass's
+        vars(self).clear(); vars(self).update(kept, **made)   # a left-out one's `learn.csv_logger` stays the last fit's
         return cbs + listify(callbacks)
 
 # %% ../nbs/05_learner.ipynb #91ae8453
