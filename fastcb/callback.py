@@ -66,12 +66,14 @@ class Callback:
         for k,v in copy.deepcopy(sd).items(): setattr(self, k, v)
 
     @property
-    def name(self)->str: return type(self).__name__
+    def name(self)->str: return self.__dict__.get('name', type(self).__name__)
+    @name.setter
+    def name(self, name:str): self.__dict__['name'] = name   # fastai v1 code sets it (`self.func, self.name = func, name`)
     def __repr__(self)->str: return self.name
 
 def _is_live(v)->bool:
-    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback or function?"
-    return callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback))
+    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, or what holds a model (a learner)?"
+    return callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback)) or isinstance(getattr(v, 'model', None), nn.Module)
 
 def cb_order(cb:Callback)->int:
     "The `order` of `cb` (fastai v1's `_order` wins if a class sets it)."
@@ -138,7 +140,7 @@ _fixed_keys = ('n_epochs', 'pbar', 'opt', 'model', 'data')   # the loop holds th
 # %% ../nbs/02_callbacks.ipynb #4ffbca31
 def _reads_name(f:Callable, name:str)->bool:
     "Could `f`'s body read the local `name`? (`True` when unsure.)"
-    code = getattr(inspect.unwrap(getattr(f, '__func__', f)), '__code__', None)   # a decorated method's own body
+    code = getattr(getattr(f, '__func__', f), '__code__', None)   # a decorated method: its wrapper's body, which is what is called
     if code is None or name in code.co_cellvars or {'locals', 'vars', 'eval', 'exec'} & set(code.co_names): return True
     for i in dis.get_instructions(code):
         arg = i.argval
@@ -161,7 +163,7 @@ def _cached_plan(f:Callable, event:str, bound:bool)->tuple:
 @functools.lru_cache(maxsize=None)
 def _plan(f:Callable, event:str, bound:bool)->tuple:
     "The state keys `f` names at `event` (None for all), and whether they can go by position; worked out once per function."
-    ps = list(inspect.signature(f).parameters.values())[int(bound):]
+    ps = list(inspect.signature(f, follow_wrapped=False).parameters.values())[int(bound):]   # the wrapper's, as for the body
     var_kw = [p.name for p in ps if p.kind is p.VAR_KEYWORD]
     if var_kw and _reads_name(f, var_kw[0]): return None, False
     known = state_keys + _event_extras.get(event, ())
@@ -174,17 +176,18 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
     positional = all(i < len(ps) and ps[i].name == n and ps[i].kind is ps[i].POSITIONAL_OR_KEYWORD for i, n in enumerate(names))
     return tuple(names), positional
 
-@functools.lru_cache(maxsize=None)
-def _class_plans(cls:type)->tuple:
-    "For each event `cls` overrides: the event, its method's name, how to call it and with what (`_call_how`), and whether it reads `smooth_loss` (worked out once per class)."
+def _cb_plans(cb:Callback)->list:
+    "For each event `cb` implements: the event, its method, how to call it and with what (`_call_how`), and whether it reads `smooth_loss`."
     res = []
     for e in _events:
-        f, base = inspect.getattr_static(cls, f'on_{e}'), inspect.getattr_static(Callback, f'on_{e}')
-        if f is base: continue
-        bound = not isinstance(f, staticmethod)
-        names, positional = _cached_plan(getattr(f, '__func__', f), e, bound)
-        res.append((e, f'on_{e}', *_call_how(names, positional), names is None or 'smooth_loss' in names))
-    return tuple(res)
+        f = getattr(cb, f'on_{e}')   # as the handler will call it: set on the instance, patched on the class, a partial...
+        func = getattr(f, '__func__', f)
+        if func is _base_events[e]: continue
+        names, positional = _cached_plan(func, e, inspect.ismethod(f))
+        res.append((e, f, *_call_how(names, positional), names is None or 'smooth_loss' in names))
+    return res
+
+_base_events = {e: getattr(Callback, f'on_{e}') for e in _events}   # what a callback that does nothing at `e` has
 
 def _call_how(names:Optional[tuple], positional:bool)->tuple:
     "How `dispatch` calls a method naming the state keys `names`: 0 `f()`, 1 `f(get(state))`, 2 `f(*get(state))`, 3 by keyword, 4 `f(**state)`; and `get`."
@@ -197,11 +200,11 @@ def _call_how(names:Optional[tuple], positional:bool)->tuple:
 class CallbackHandler:
     "Manage all of the registered `callbacks` and `metrics`, smoothing loss by momentum `beta`."
     def __init__(self, callbacks:Collection[Callback]=None, metrics:Collection=None, beta:float=0.98):
-        metrics = [m if isinstance(m, Callback) else AverageMetric(m) for m in listify(metrics)]
-        self.callbacks = sorted([_check_cb(cb) for cb in listify(callbacks)] + metrics, key=cb_order)
-        self.metrics, self.beta, self.smoothener = metrics, beta, SmoothenValue(beta)
+        self.metrics = [m if isinstance(m, Callback) else AverageMetric(_check_metric(m)) for m in listify(metrics)]
+        self.callbacks = self.metrics + sorted([_check_cb(cb) for cb in listify(callbacks)], key=cb_order)   # see `set_dl`
+        self.beta, self.smoothener = beta, SmoothenValue(beta)
         self.state = dict.fromkeys(state_keys)
-        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
+        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
         self.pending, self.smooth_losses = [], []   # see `_smooth`
         self.resolve()
@@ -210,13 +213,12 @@ class CallbackHandler:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
         self.plans, self.smooth_at = {e: [] for e in _events}, set()
         for cb in self.callbacks:
-            for e, attr, how, get, smooth in _class_plans(type(cb)):
-                self.plans[e].append((cb, getattr(cb, attr), how, get))
+            for e, f, how, get, smooth in _cb_plans(cb):
+                self.plans[e].append((cb, f, how, get))
                 if smooth: self.smooth_at.add(e)   # `_smooth` before this event
-        # a training batch's events: the same callbacks, but for the metrics at `batch_end` (they see validation batches only)
-        self.train_plans = {e: self.plans[e] for e in _batch_events}
-        self.train_plans['batch_end'] = [p for p in self.plans['batch_end'] if all(p[0] is not m for m in self.metrics)]
-        self.bare = {e: self._bare(e, ps) for e, ps in self.train_plans.items()}
+        # the same, less the metrics: for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
+        self.cb_plans = {e: [p for p in ps if all(p[0] is not m for m in self.metrics)] for e, ps in self.plans.items()}
+        self.bare = {e: self._bare(e, self.cb_plans[e]) for e in _batch_events}
 
     def _bare(self, event:str, plans:list)->Optional[tuple]:
         "The methods of `plans` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
@@ -244,9 +246,9 @@ class CallbackHandler:
                           # or `_call`, since calling an instance is a slower call (Python does not specialise it)
 
     def _call(self, event:str)->None:
-        "Call the callbacks of a training batch's `event` (or a validation batch's, but for `batch_end`): in a plain loop if `bare` holds their methods, else by `dispatch`."
+        "Call the callbacks (not the metrics) of a batch's `event`: in a plain loop if `bare` holds their methods, else by `dispatch`."
         bare = self.bare[event]
-        if bare is None: return self.dispatch(event, self.train_plans[event])
+        if bare is None: return self.dispatch(event, self.cb_plans[event])
         for f in bare:
             try:
                 res = f()
@@ -283,12 +285,12 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.pending, self.smooth_losses, self.interrupted = [], [], False
+        self.pending, self.smooth_losses, self.interrupted, self.fresh = [], [], False, []
         self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
                           train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
                           skip_bwd=False, skip_validate=False, **kwargs)
         rs = self.resume_sd
-        if rs is not None: self._resume_position(rs)
+        if rs is not None: self.check_resume(rs, epochs); self._resume_position(rs)
         try: self.dispatch('train_begin', extras={'metrics_names': [getattr(m, 'name', type(m).__name__) for m in self.metrics], 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
@@ -297,8 +299,8 @@ class CallbackHandler:
         if rs is not None: self._resume_callbacks(rs)
 
     def on_epoch_begin(self)->None:
-        "Handle new epoch (not when resuming inside it: it began before the checkpoint)."
-        if self.skip: return
+        "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
+        if self.skip: return self.dispatch('epoch_begin', [p for p in self.plans['epoch_begin'] if any(p[0] is cb for cb in self.fresh)])
         self._smooth()   # the last epoch's losses, if nobody took them: this epoch's list starts empty
         self.state['num_batch'], self.smooth_losses = 0, []
         self.dispatch('epoch_begin')
@@ -309,7 +311,8 @@ class CallbackHandler:
         s = self.state
         s['last_input'], s['last_target'], s['train'], s['stop_epoch'] = xb, yb, train, False
         s['skip_step'] = s['skip_zero'] = s['skip_bwd'] = False
-        self._call('batch_begin')
+        if train: self._call('batch_begin')
+        else: self.dispatch('batch_begin')   # the metrics too
         return s['last_input'], s['last_target']
 
     def on_loss_begin(self, out:Tensor)->Tensor:
@@ -350,7 +353,7 @@ class CallbackHandler:
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
         self.state['last_metrics'] = [val_loss]
-        self.dispatch('epoch_end')
+        self.dispatch('epoch_end', self.cb_plans['epoch_end'] if val_loss is None else None)   # no validation: no metric to add
         self.state['epoch'] += 1
         if self.interrupted: self._interrupt(f"epoch {self.state['epoch'] - 1}")
         return self.state['stop_training']
@@ -426,19 +429,25 @@ class CallbackHandler:
         for k, v in sd['smoothener'].items(): setattr(self.smoothener, k, v)
         s['smooth_loss'], self.skip = self.smoothener.smooth, pos['num_batch']
 
-    def _resume_callbacks(self, sd:dict)->None:
-        "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
-        pos, now = sd['position'], {'n_epochs': self.state['n_epochs'], 'n_batches': _n_batches(self.state['data'])}
-        diff = [f"{k}={pos[k]} (this fit: {now[k]})" for k in now if pos.get(k, now[k]) != now[k]]
-        if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data and batch size of the run that saved it")
-        mine, saved = self.cb_states(), sd['callbacks']
+    def check_resume(self, sd:dict, n_epochs:int)->None:
+        "Check the state `sd` can resume a fit of `n_epochs` with these callbacks and metrics: before anything changes."
+        _check_position(sd['position'], n_epochs=n_epochs)
+        mine, saved = self.keyed_callbacks(), sd['callbacks']
         lost = [k for k in saved if k not in mine]
         if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
                                   f"(it has {', '.join(mine) or 'none'}): resume with the callbacks of the run that saved it")
-        new = [k for k in mine if k not in saved]
-        if new: warnings.warn(f"Callback(s) {', '.join(new)} have no state in the checkpoint: they start afresh")
+        added = [k for k, cb in mine.items() if k not in saved and any(cb is m for m in self.metrics)]
+        if added: raise ValueError(f"The checkpoint's fit had no metric {', '.join(added)}: resume with the metrics of the run that saved it")
+
+    def _resume_callbacks(self, sd:dict)->None:
+        "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
+        _check_position(sd['position'], n_batches=_n_batches(self.state['data']))   # now: a distributed fit shards the data at on_train_begin
+        mine, saved = self.cb_states(), sd['callbacks']
+        self.fresh = [k for k in mine if k not in saved]   # resuming inside an epoch, they still get its `on_epoch_begin`
+        if self.fresh: warnings.warn(f"Callback(s) {', '.join(self.fresh)} have no state in the checkpoint: they start afresh")
         cbs = self.keyed_callbacks()
         for k, st in saved.items(): cbs[k].load_state_dict(st)
+        self.fresh = [cbs[k] for k in self.fresh]
         self.epoch_rng = sd['epoch_rng']
         if not self.skip: set_rng_state(sd['rng'], self.state['data'])
 
@@ -455,8 +464,14 @@ class CallbackHandler:
         if cb_dl is old: return   # the usual case: nothing to re-plan
         if old is not None: self.callbacks.remove(old)
         self.cb_dl = cb_dl
-        if cb_dl is not None: self.callbacks = sorted(self.callbacks + [cb_dl], key=cb_order)
+        n = len(self.metrics)   # the metrics come first, in the order given: their values fill `last_metrics` in that order
+        if cb_dl is not None: self.callbacks = self.metrics + sorted(self.callbacks[n:] + [cb_dl], key=cb_order)
         self.resolve()
+
+def _check_position(pos:dict, **now)->None:
+    "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."
+    diff = [f"{k}={pos[k]} (this fit: {v})" for k, v in now.items() if pos.get(k, v) != v]
+    if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data and batch size of the run that saved it")
 
 def _n_batches(data)->Optional[int]:
     "The number of training batches of `data` (after the callbacks' `on_train_begin`, which may shard them), if it is known."
@@ -475,6 +490,12 @@ class _SkipDL:
                 raise ValueError(f"Resuming after batch {self.k} of an epoch, but the training dataloader has only {i} batches")
         set_rng_state(self.rng, self.data)
         yield from it
+
+def _check_metric(m)->Callable:
+    "Check `m` is a metric function, with an error that says what to pass instead."
+    if isinstance(m, type) and issubclass(m, Callback): raise TypeError(f"metrics takes functions or Callback instances, got the class {m.__name__}: pass {m.__name__}(...)")
+    if not callable(m): raise TypeError(f"metric {m!r} is not callable: metrics takes functions (output, target -> value) or Callback instances")
+    return m
 
 def _check_cb(cb)->Callback:
     "Check `cb` is a Callback instance, with an error that says what to pass instead."
@@ -590,13 +611,20 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     return _weighted_mean(losses, nums)
 
 # %% ../nbs/02_callbacks.ipynb #b41d1fb4
+def _check_fit(epochs:int, opt)->None:
+    "Refuse a fit of no epochs, or without an optimizer, naming the argument."
+    if isinstance(epochs, bool) or not hasattr(epochs, '__index__') or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if opt is None: raise ValueError("fit needs an optimizer, got opt=None (to compute losses only, use `validate`)")
+
 def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
     "Fit `model` on `data` for `epochs` with `loss_fn` and `opt`, calling `callbacks` and `metrics` on the way."
+    _check_fit(epochs, opt)
     cb_handler = CallbackHandler(callbacks, metrics)
     if resume is not None: cb_handler.load_state_dict(resume)
     pbar = make_master_bar(epochs, silent)
     exception = None
+    opt.zero_grad()   # gradients a failed fit left behind (an error between backward and step) must not reach this one's first step
     with _StopOnInterrupt(cb_handler):
         try:
             cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)

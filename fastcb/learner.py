@@ -6,7 +6,8 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, functools, inspect, math, os, re, tempfile, time
+import copy, functools, glob, inspect, math, os, re, tempfile, time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -115,12 +116,12 @@ def camel2snake(name:str)->str:
     "Convert CamelCase `name` to snake_case."
     return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)).lower()
 
+@dataclass(eq=False, repr=False)   # found by identity, shown by name: as any callback
 class LearnerCallback(Callback):
-    "Base class for creating callbacks for a `Learner`."
+    "Base class for creating callbacks for a `Learner`: a dataclass, so a subclass may be one too, as in fastai v1."
+    learn: Learner
     exclude = ['learn']
-    def __init__(self, learn:Learner):
-        self.learn = learn
-        setattr(learn, self.cb_name, self)
+    def __post_init__(self): setattr(self.learn, self.cb_name, self)
     @property
     def cb_name(self)->str: return camel2snake(type(self).__name__)
 
@@ -183,9 +184,17 @@ class Recorder(LearnerCallback):
         self.cb_handler = None
 
     def state_dict(self)->dict:
-        "The history so far, this epoch's losses included (for checkpoints)."
+        "The history so far, this epoch's losses included, and the time the epoch has taken so far (for checkpoints)."
         self.take_losses()
-        return super().state_dict()
+        sd = super().state_dict()
+        if 'start_epoch' in sd: sd['epoch_time'] = time.time() - sd.pop('start_epoch')   # a resumed run's clock goes on from it
+        return sd
+
+    def load_state_dict(self, sd:dict)->None:
+        "Restore `sd` (from `state_dict`): the epoch's time goes on from what it had taken, not counting the time the run was down."
+        sd = dict(sd); t = sd.pop('epoch_time', None)
+        super().load_state_dict(sd)
+        if t is not None: self.start_epoch = time.time() - t
 
 # %% ../nbs/05_learner.ipynb #81e2908c
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
@@ -313,8 +322,9 @@ class Learner:
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
         if self.opt is None: self.create_opt(lr, wd)
         else: self.opt.lr, self.opt.wd = lr, wd
-        state = self.load_checkpoint(resume) if resume is not None else None
         cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
+        check = lambda sd: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs)   # a refused resume changes nothing
+        state = self.load_checkpoint(resume, check) if resume is not None else None
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
@@ -403,9 +413,10 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     dl = self.data.valid_dl if dl is None else dl
     metrics = (self.metrics if metrics is None else metrics) if average else []
     cb_handler = CallbackHandler([cb for cb in self.callbacks if not cb.fit_only] + listify(callbacks), metrics)
-    cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
-    exception = None
+    exception, training = None, self.model.training   # called inside a fit (a callback's check every n batches), it goes on training
     try:
+        cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
+        cb_handler.set_dl(dl)   # a dataset that is a callback takes part, as in a fit
         cb_handler.on_epoch_begin()
         res = validate(self.model, dl, self.loss_func if average else None, cb_handler, average=average)
         if not average: return res
@@ -414,7 +425,9 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     except BaseException as e:
         exception = e
         raise
-    finally: cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
+    finally:
+        cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
+        self.model.train(training)
 
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
@@ -452,16 +465,18 @@ Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfr
 # %% ../nbs/05_learner.ipynb #9af6806e
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
-    d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(name)}_e(\d+)_b(\d+)\.pth')
-    files = [p for p in d.glob(f'{name}_e*_b*.pth') if pat.fullmatch(p.name)] if d.exists() else []   # not `ckpt_ema_e1_b0.pth`
-    pos = lambda p: tuple(int(n) for n in pat.fullmatch(p.name).groups())
+    d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
+    rel = lambda p: p.relative_to(d).as_posix()   # `name` may hold a folder: 'runs/exp1'
+    files = [p for p in d.glob(f'{glob.escape(str(name))}_e*_b*.pth') if pat.fullmatch(rel(p))] if d.exists() else []   # not `ckpt_ema_e1_b0.pth`
+    pos = lambda p: tuple(int(n) for n in pat.fullmatch(rel(p)).groups())
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, pos(p)))
 
-def _load_checkpoint(self:Learner, path:str|Path)->dict:
-    "Load the model and optimizer of checkpoint `path`; return the rest, the training state `fit(resume=...)` continues from."
+def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)->dict:
+    "Load the model and optimizer of checkpoint `path` (after `check(training state)`); return the training state `fit(resume=...)` continues from."
     path = Path(path)
     ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
+    if check is not None: check(ck['handler'])
     _restore(self, path, ck['model'], ck['opt'])
     return ck['handler']
 
