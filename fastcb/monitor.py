@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/monitor.html.md"""
 
 # %% ../nbs/07_monitor.ipynb #95c42212
 from __future__ import annotations
-import csv, functools
+import csv, functools, os
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -39,27 +39,33 @@ class CSVLogger(LearnerCallback):
         with open(self.path, newline='') as f: return list(csv.DictReader(f))
 
     def on_train_begin(self, cb_handler=None, **kwargs:Any)->None:
-        "Open the file (appending if `append` or resuming, and it exists) and write the header if the file is new."
+        "Open the file (appending if `append` or resuming, and it exists), write the header if the file is new, and count its rows."
+        self.rows = 0
         if not is_main_process(): return
         names = self.learn.recorder.names
-        resume = getattr(cb_handler, 'resume_sd', None)
-        exists = (self.append or resume is not None) and self.path.exists() and self.path.stat().st_size > 0
+        resume = getattr(cb_handler, 'resume_sd', None) is not None
+        exists = (self.append or resume) and self.path.exists() and self.path.stat().st_size > 0
         if exists:
             with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
             if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
-            if resume is not None: self._truncate(header, rows, resume['position']['epoch'])
+            self.rows = len(rows)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, 'a' if exists else 'w', newline='')
         self.writer = csv.writer(self.file)
         if not exists: self.writer.writerow(names)
         self.file.flush()
 
-    def _truncate(self, header:list, rows:list, epoch:int)->None:
-        "Drop the last run's rows of `epoch` and later (written after the checkpoint a fit resumes from)."
-        n = len(rows)
-        while n and rows[n-1] and rows[n-1][0].isdigit() and int(rows[n-1][0]) >= epoch: n -= 1
-        if n == len(rows): return
-        with open(self.path, 'w', newline='') as f: csv.writer(f).writerows([header, *rows[:n]])
+    def load_state_dict(self, sd:dict)->None:
+        "Set the state of `sd` back, and keep the header and the first `rows` rows of the file (those written before the checkpoint)."
+        super().load_state_dict(sd)
+        if self.file is None: return   # not the main process: no file
+        self.file.close()
+        with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
+        rows, tmp = rows[:self.rows], self.path.with_name(self.path.name + '.tmp')
+        with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([header, *rows])
+        os.replace(tmp, self.path)   # all or nothing: a crash here leaves the old file
+        self.rows, self.file = len(rows), open(self.path, 'a', newline='')
+        self.writer = csv.writer(self.file)
 
     def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
         "Write the epoch's row, as the results table shows it, and flush it to disk."
@@ -67,13 +73,14 @@ class CSVLogger(LearnerCallback):
         rec = self.learn.recorder
         self.writer.writerow(rec.stats_row([epoch, rec.losses[-1] if num_batch else None, *last_metrics]))
         self.file.flush()
+        self.rows += 1
 
     def on_train_end(self, **kwargs:Any)->None:
         "Close the file."
         if self.file is not None: self.file.close()
         self.file = None
 
-# %% ../nbs/07_monitor.ipynb #71656308
+# %% ../nbs/07_monitor.ipynb #ea6ad2eb
 def every_n(n:int, on:str='batch')->Callable:
     "Decorate a callback method to run only at every `n`-th training batch (`on='batch'`) or epoch (`on='epoch'`)."
     if not isinstance(n, int) or n < 1: raise ValueError(f"every_n: n must be a positive integer, got {n!r}")
@@ -89,7 +96,7 @@ def every_n(n:int, on:str='batch')->Callable:
         return _inner
     return deco
 
-# %% ../nbs/07_monitor.ipynb #7b5ff7c0
+# %% ../nbs/07_monitor.ipynb #2ddfc224
 class StopAfterNBatches(Callback):
     "Stop training after `n_batches` training batches, skipping validation."
     order = 0  # its flags act when on_batch_end is over: every callback still sees the last batch
@@ -99,7 +106,7 @@ class StopAfterNBatches(Callback):
         if train and iteration + 1 >= self.n_batches:
             return {'stop_epoch': True, 'stop_training': True, 'skip_validate': True}
 
-# %% ../nbs/07_monitor.ipynb #1a0cefca
+# %% ../nbs/07_monitor.ipynb #5b9cb5b7
 def _param_leaves(model:nn.Module)->list[nn.Module]:
     "The modules of `model` without children that have parameters of their own."
     return [m for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
@@ -153,7 +160,7 @@ class ActivationStats(LearnerCallback):
         self.recording = False
         if self.stats and isinstance(self.stats, list): self.stats = torch.stack(self.stats).cpu()
 
-# %% ../nbs/07_monitor.ipynb #2f2c2717
+# %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
     "Plot the learning rate, momentum, and training and validation losses recorded by `rec` (on `fig` if given)."
     if fig is None: fig = plt.figure(figsize=(12, 3.5))
