@@ -98,6 +98,12 @@ def _fmt(v)->str:
     "Format a hyper-parameter value `v` short."
     return f'{v:g}' if isinstance(v, (int, float)) else str(v)
 
+def _zero_mom_bufs(opt:optim.Optimizer, pg:dict)->None:
+    "Give each param of `pg` that has state in `opt` but no `momentum_buffer` a zero one, as torch starts it."
+    for p in pg['params']:
+        st = opt.state.get(p)
+        if st and 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
 def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
     "Make `layer_groups` a list of modules: a list, tuple or `nn.ModuleList` as is, any other module as one group."
     return list(layer_groups) if isinstance(layer_groups, (list, tuple, nn.ModuleList)) else [layer_groups]
@@ -105,6 +111,7 @@ def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
 # %% ../nbs/01_optimizer.ipynb #72554982
 class OptimWrapper:
     "Wrap the torch optimizer `opt` so `lr, mom, beta, wd` read and write as properties, one value per layer group."
+    _attrs = ('opt', 'true_wd', 'bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
         self.opt,self.true_wd,self.bn_wd,self.opt_func = opt,true_wd,bn_wd,None
@@ -177,11 +184,14 @@ class OptimWrapper:
             self._wd = vals
             return vals
         k,i = _hp_loc(self.opt, key)
+        off = [pg for pg in self.opt.param_groups if pg[k] == 0] if k == 'momentum' and isinstance(self.opt, optim.RMSprop) else []
         tuple_val = isinstance(val, tuple) and i is None and isinstance(pairs[0][0][k], tuple)  # e.g. betas=(0.9,0.99)
         vals = [val]*len(pairs) if tuple_val else _layer_vals(val, len(pairs))
         for (pg,npg),v in zip(pairs, vals):
             _put(pg, k, i, v)
             if npg is not None and bn_groups: _put(npg, k, i, 0. if key == 'wd' and not self.bn_wd else v)
+        for pg in off:   # RMSprop's momentum switched on: it would look for a buffer it never made
+            if pg['momentum'] > 0: _zero_mom_bufs(self.opt, pg)
         return vals
 
     def read_defaults(self)->dict[str, list]:
@@ -207,6 +217,13 @@ class OptimWrapper:
     def wd(self)->float: return self.read_val('wd')[-1]
     @wd.setter
     def wd(self, val:float|list): self.set_val('wd', val)
+
+    def __setattr__(self, name:str, val)->None:
+        "Set `name` only if it is one of the wrapper's attributes or properties: a typo must not pass silently."
+        if name not in self._attrs and not isinstance(getattr(type(self), name, None), property):
+            raise AttributeError(f"OptimWrapper has no attribute {name!r}: its hyper-parameters are {', '.join(_hps)} "
+                                 "(set any other param-group key with opt.set_val(key, val))")
+        super().__setattr__(name, val)
 
     def step(self)->None:
         "Decay the weights if `true_wd`, then step the inner optimizer."
@@ -249,7 +266,7 @@ class OptimWrapper:
             res.append(f"  layer group {i}: " + ' '.join(f"{k}={_fmt(v[i])}" for k,v in hps.items()) + f"  ({len(pg['params'])} params{n_norm})")
         return '\n'.join(res)
 
-# %% ../nbs/01_optimizer.ipynb #df44cff8
+# %% ../nbs/01_optimizer.ipynb #4abf25e1
 def HPOptimizer(params:Iterable, opt_fn:Callable, lr:float, **kwargs)->OptimWrapper:
     "Build `opt_fn(params, lr=lr)` and wrap it in an `OptimWrapper`: one layer group, as in notebook 004."
     res = OptimWrapper(opt_fn(params, lr=lr), **kwargs)

@@ -52,6 +52,7 @@ class GeneralScheduler(Callback):
         "Set the start values, then jump to the current position (`start_epoch`, plus `iteration` when resuming)."
         _check_wrapped(opt, self)
         start = self.start_epoch or 0
+        if n_epochs < 1: raise ValueError(f"This fit has {n_epochs} epochs: there is nothing to schedule (fit at least one epoch)")
         if start >= n_epochs: raise ValueError(f"start_epoch={start} leaves no epoch of this {n_epochs}-epoch fit: n_epochs counts the skipped ones")
         self.opt, self.idx_s = opt, 0
         for p in self.phases: p.restart()
@@ -82,6 +83,11 @@ class OneCycleScheduler(GeneralScheduler):
     def __init__(self, lr_max:float, moms:Optional[tuple]=(0.95, 0.85), div_factor:float=25., pct_start:float=0.3,
                  final_div:Optional[float]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None):
         super().__init__([], start_epoch)
+        if not 0 <= pct_start <= 1: raise ValueError(f"pct_start={pct_start} must be in [0, 1]: the fraction of the cycle spent raising the lr")
+        if not div_factor > 0: raise ValueError(f"div_factor={div_factor} must be > 0: the cycle starts at lr_max/div_factor")
+        if final_div is not None and not final_div > 0: raise ValueError(f"final_div={final_div} must be > 0: the cycle ends at lr_max/final_div")
+        if moms is not None and not (is_listy(moms) and len(moms) == 2):
+            raise ValueError(f"moms={moms!r} must be a pair (start, middle) such as (0.95, 0.85), or None to leave momentum alone")
         self.lr_max, self.moms, self.div_factor, self.pct_start = lr_max, moms, div_factor, pct_start
         self.final_div = div_factor*1e4 if final_div is None else final_div
         self.tot_epochs = tot_epochs
@@ -100,11 +106,13 @@ class OneCycleScheduler(GeneralScheduler):
         self.phases = [up, down]
         return super().on_train_begin(n_epochs=n_epochs, data=data, **kwargs)
 
-# %% ../nbs/04_schedulers.ipynb #0188008b
+# %% ../nbs/04_schedulers.ipynb #85c71636
 class LRFinder(Callback):
     "Explore lr from `start_lr` to `end_lr` over `num_it` iterations, then restore the model and optimizer."
     fit_only = True
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
+        if not (isinstance(num_it, int) and num_it > 0): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
+        if not 0 < start_lr < end_lr: raise ValueError(f"Need 0 < start_lr < end_lr for an exponential sweep, got start_lr={start_lr}, end_lr={end_lr}")
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
 
     def on_train_begin(self, model, opt, **kwargs:Any)->dict:
