@@ -386,11 +386,15 @@ def _read(path:Path, what:str, **kwargs)->Any:
     try: return torch.load(path, **kwargs)
     except Exception as e: raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
 
-def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True)->None:
-    "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads."
+def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->None:
+    "Check the weights `model_sd` from `path` fit this learner's model."
     mine = self.model.state_dict()
     bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and mine[k].shape != model_sd[k].shape]
     if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
+
+def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True)->None:
+    "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads."
+    _check_model(self, path, model_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if self.opt is None: self.create_opt(3e-3, self.wd)
         try: self.opt.load_state_dict(opt_sd)
@@ -476,7 +480,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     path = Path(path)
     ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
-    if check is not None: check(ck['handler'])
+    if check is not None: _check_model(self, path, ck['model']); check(ck['handler'])   # the most basic mismatch first
     _restore(self, path, ck['model'], ck['opt'])
     return ck['handler']
 
