@@ -7,6 +7,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
 import copy, dis, functools, inspect, operator, random, signal, sys, threading, warnings
+from types import MethodType
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
@@ -151,18 +152,10 @@ def _reads_name(f:Callable, name:str)->bool:
 def call_plan(f:Callable, event:str)->Optional[tuple]:
     "State keys to pass `f` at `event`: a tuple of names, or None for the whole state."
     func = getattr(f, '__func__', f)
-    return _cached_plan(func, event, func is not f)[0]
+    return _plan(func, event, func is not f)[0]
 
-def _cached_plan(f:Callable, event:str, bound:bool)->tuple:
-    "`_plan(f, event, bound)`, remembered (a function that can't be hashed is planned each time)."
-    try: return _plan(f, event, bound)
-    except TypeError as e:
-        if 'unhashable' not in str(e): raise
-        return _plan.__wrapped__(f, event, bound)
-
-@functools.lru_cache(maxsize=None)
 def _plan(f:Callable, event:str, bound:bool)->tuple:
-    "The state keys `f` names at `event` (None for all), and whether they can go by position; worked out once per function."
+    "The state keys `f` names at `event` (None for all), and whether they can go by position."
     ps = list(inspect.signature(f, follow_wrapped=False).parameters.values())[int(bound):]   # the wrapper's, as for the body
     var_kw = [p.name for p in ps if p.kind is p.VAR_KEYWORD]
     if var_kw and _reads_name(f, var_kw[0]): return None, False
@@ -179,15 +172,26 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
 def _cb_plans(cb:Callback)->list:
     "For each event `cb` implements: the event, its method, how to call it and with what (`_call_how`), and whether it reads `smooth_loss`."
     res = []
-    for e in _events:
-        f = getattr(cb, f'on_{e}')   # as the handler will call it: set on the instance, patched on the class, a partial...
+    for e, name, base in _event_methods:
+        f = getattr(cb, name)   # as the handler will call it: set on the instance, patched on the class, a partial...
         func = getattr(f, '__func__', f)
-        if func is _base_events[e]: continue
-        names, positional = _cached_plan(func, e, inspect.ismethod(f))
-        res.append((e, f, *_call_how(names, positional), names is None or 'smooth_loss' in names))
+        if func is not base: res.append((e, f, *_cached(_method_plan, func, e, type(f) is MethodType)))
     return res
 
-_base_events = {e: getattr(Callback, f'on_{e}') for e in _events}   # what a callback that does nothing at `e` has
+_event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]   # and what a callback doing nothing has
+
+@functools.lru_cache(maxsize=None)
+def _method_plan(f:Callable, event:str, bound:bool)->tuple:
+    "How to call `f` at `event` (`_call_how`), and whether it reads `smooth_loss`: worked out once per function."
+    names, positional = _plan(f, event, bound)
+    return *_call_how(names, positional), names is None or 'smooth_loss' in names
+
+def _cached(f:Callable, *args)->Any:
+    "`f(*args)`, remembered by `f`'s cache, unless an argument cannot be hashed (then worked out each time)."
+    try: return f(*args)
+    except TypeError as e:
+        if 'unhashable' not in str(e): raise
+        return f.__wrapped__(*args)
 
 def _call_how(names:Optional[tuple], positional:bool)->tuple:
     "How `dispatch` calls a method naming the state keys `names`: 0 `f()`, 1 `f(get(state))`, 2 `f(*get(state))`, 3 by keyword, 4 `f(**state)`; and `get`."

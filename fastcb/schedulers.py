@@ -52,7 +52,6 @@ class GeneralScheduler(Callback):
         "Set the start values, then jump to the current position (`start_epoch`, plus `iteration` when resuming)."
         _check_wrapped(opt, self)
         start = self.start_epoch or 0
-        if n_epochs < 1: raise ValueError(f"This fit has {n_epochs} epochs: there is nothing to schedule (fit at least one epoch)")
         if start >= n_epochs: raise ValueError(f"start_epoch={start} leaves no epoch of this {n_epochs}-epoch fit: n_epochs counts the skipped ones")
         self.opt, self.idx_s = opt, 0
         for p in self.phases: p.restart()
