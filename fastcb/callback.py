@@ -571,7 +571,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     if cb_handler is None: cb_handler = CallbackHandler()
     out = model(*xb) if isinstance(xb, (list, tuple)) else model(xb)
     out = cb_handler.on_loss_begin(out)
-    if loss_func is None: return out.detach(), yb
+    if loss_func is None: return _detach(out), yb
     if check: _check_batch(out, yb)
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
     except Exception:
@@ -588,6 +588,10 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     return loss.detach() if loss.requires_grad else loss
 
 # %% ../nbs/02_callbacks.ipynb #a5cc6af4
+def _detach(o):
+    "`o` (a tensor, or a tuple of them: a model with several outputs) detached."
+    return type(o)(_detach(x) for x in o) if isinstance(o, (list, tuple)) else o.detach()
+
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
     if isinstance(yb, (list, tuple)): yb = yb[0] if yb else None

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, functools, glob, inspect, math, os, re, tempfile, time
+import copy, functools, glob, inspect, math, os, pickle, re, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify
 from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types
-from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate
+from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -50,9 +50,9 @@ class DataBunch:
     "Bind `train_dl` and `valid_dl` with the `device` their batches go to, and a `path` to save things in."
     def __init__(self, train_dl, valid_dl=None, device:Optional[torch.device|str]=None, path:str|Path='.'):
         self.device = torch.device(device) if device is not None else default_device()
-        if train_dl is not None and len(train_dl) == 0:
+        if _empty(train_dl):
             raise ValueError("train_dl is empty: it yields no batch (an empty dataset, or drop_last with fewer items than batch_size?)")
-        if valid_dl is not None and len(valid_dl) == 0:
+        if _empty(valid_dl):
             raise ValueError("valid_dl is empty: it yields no batch (pass valid_dl=None to train without validation)")
         self.train_dl, self.valid_dl = self._on_device(train_dl), self._on_device(valid_dl)
         self.path = Path(path)
@@ -74,8 +74,20 @@ class DataBunch:
         return next(iter(self.valid_dl if valid else self.train_dl))
 
     def __repr__(self)->str:
-        n = lambda dl: 'None' if dl is None else f'{len(dl.dataset)} items'
-        return f"DataBunch(train: {n(self.train_dl)}; valid: {n(self.valid_dl)}; device: {self.device})"
+        return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"
+
+def _empty(dl)->bool:
+    "Is `dl` a dataloader known to yield no batch? (One without a length, over an iterable dataset, may not be.)"
+    try: return dl is not None and len(dl) == 0
+    except TypeError: return False
+
+def _size(dl)->str:
+    "How many items (or batches) `dl` has, as far as it says."
+    if dl is None: return 'None'
+    try: return f'{len(dl.dataset)} items'
+    except (AttributeError, TypeError): pass
+    try: return f'{len(dl)} batches'
+    except TypeError: return 'unsized'
 
 # %% ../nbs/05_learner.ipynb #e477362f
 def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, flat:bool=False)->DataBunch:
@@ -228,7 +240,9 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
 
 def _plot_metrics(self:Recorder, return_fig:bool=False):
     "Plot metrics collected during training."
-    if not self.metrics: raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
+    if not self.metrics:
+        if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
+        raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
     n = len(self.metrics[0])
     fig, axs = _new_fig(n)
     axs = [axs] if n == 1 else axs
@@ -284,6 +298,13 @@ def atomic_save(obj:Any, path:str|Path)->Path:
     return path
 
 # %% ../nbs/05_learner.ipynb #25866364
+def _check_learner_args(data, model, opt_func)->None:
+    "Check the Learner's first arguments are what they should be, naming the one that is not."
+    if not hasattr(data, 'train_dl'): raise TypeError(f"data must be a DataBunch (with train_dl and valid_dl), got {type(data).__name__}: Learner(data, model, ...)")
+    if not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}: Learner(data, model, ...)")
+    if isinstance(opt_func, torch.optim.Optimizer) or not callable(opt_func):
+        raise TypeError(f"opt_func must make the optimizer (e.g. torch.optim.SGD), got {opt_func!r}: the Learner builds it over its layer groups")
+
 def _check_cb_fn(f)->Callable:
     "Check `f` can be called with a learner to make a callback."
     if isinstance(f, Callback): raise TypeError(f"callback_fns takes classes or functions called with the learner, got the instance {f!r}: put it in callbacks instead")
@@ -296,6 +317,7 @@ class Learner:
                  metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
                  callbacks:Collection[Callback]=None, layer_groups:Collection[nn.Module]=None, silent:bool=False):
+        _check_learner_args(data, model, opt_func)
         self.data, self.model = data, model.to(data.device)
         self.loss_func = loss_func if loss_func is not None else getattr(data, 'loss_func', None)
         if self.loss_func is None: raise ValueError("Learner needs a loss_func, e.g. loss_func=nn.functional.cross_entropy")
@@ -437,11 +459,21 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
     return _one_pass(self, dl, callbacks, metrics)
 
+def _cat(xs:list):
+    "Concatenate the batches `xs` (tensors, or tuples of them: several outputs or targets) on the CPU."
+    return type(xs[0])(_cat(list(o)) for o in zip(*xs)) if isinstance(xs[0], (list, tuple)) else torch.cat(xs).cpu()
+
+def _item(o, i:int):
+    "Item `i` of the batch `o` (a tensor, or a tuple of them), as a batch of one."
+    return type(o)(_item(x, i) for x in o) if isinstance(o, (list, tuple)) else o[i:i+1]
+
 def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Callable]=None)->list:
     "Return predictions and targets on `dl` (the validation set by default), with the loss of each item if `with_loss`."
-    preds, targs = [torch.cat(o).cpu() for o in zip(*_one_pass(self, dl, average=False))]
+    preds, targs = [_cat(list(o)) for o in zip(*_one_pass(self, dl, average=False))]
     res = [activ(preds) if activ is not None else preds, targs]
-    if with_loss: res.append(torch.stack([self.loss_func(p[None], t[None]).detach() for p, t in zip(preds, targs)]))
+    if not with_loss: return res
+    loss = lambda p, t: self.loss_func(p, *t) if isinstance(t, (list, tuple)) else self.loss_func(p, t)   # as `loss_batch` calls it
+    res.append(torch.stack([loss(_item(preds, i), _item(targs, i)).detach() for i in range(_bs(targs))]))
     return res
 
 Learner.validate, Learner.get_preds = _validate, _get_preds
@@ -495,7 +527,10 @@ def _export(self:Learner, fname:str|Path='export.pkl')->Path:
     state['callback_fns'] = self.callback_fns[1:]   # Recorder is always added back
     state['cb_state'] = [(type(cb), cb.get_state()) for cb in self.callbacks]
     state['model'] = self.model
-    return atomic_save(state, self.path/fname)
+    try: return atomic_save(state, self.path/fname)
+    except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
+        raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
+                         "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e
 Learner.export = _export
 
 def load_callback(cls:type, state:dict, learn:Learner)->Callback:
