@@ -303,7 +303,7 @@ def _check_learner_args(data, model, opt_func)->None:
     if not hasattr(data, 'train_dl'): raise TypeError(f"data must be a DataBunch (with train_dl and valid_dl), got {type(data).__name__}: Learner(data, model, ...)")
     if not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}: Learner(data, model, ...)")
     if isinstance(opt_func, torch.optim.Optimizer) or not callable(opt_func):
-        raise TypeError(f"opt_func must make the optimizer (e.g. torch.optim.SGD), got {opt_func!r}: the Learner builds it over its layer groups")
+        raise TypeError(f"opt_func must make the optimizer (e.g. torch.optim.SGD), got a {type(opt_func).__name__}: the Learner builds it over its layer groups")
 
 def _check_cb_fn(f)->Callable:
     "Check `f` can be called with a learner to make a callback."
