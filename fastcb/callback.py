@@ -7,7 +7,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
 import copy, dis, functools, inspect, operator, random, signal, sys, threading, warnings
-from types import MethodType
+from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
@@ -171,14 +171,31 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
 
 def _cb_plans(cb:Callback)->list:
     "For each event `cb` implements: the event, its method, how to call it and with what (`_call_how`), and whether it reads `smooth_loss`."
+    cls = type(cb)
+    own = not _on_set.isdisjoint(getattr(cb, '__dict__', ()))   # a method set on the instance
+    plans = None if own else _class_plans(cls, tuple(map(vars(cls).get, _on_names)))
+    if plans is not None: return [(e, getattr(cb, name), *plan) for e, name, plan in plans]   # the usual case
     res = []
     for e, name, base in _event_methods:
-        f = getattr(cb, name)   # as the handler will call it: set on the instance, patched on the class, a partial...
+        f = getattr(cb, name)   # as the handler will call it: set on the instance, a partial, a property...
         func = getattr(f, '__func__', f)
         if func is not base: res.append((e, f, *_cached(_method_plan, func, e, type(f) is MethodType)))
     return res
 
+@functools.lru_cache(maxsize=None)
+def _class_plans(cls:type, methods:tuple)->Optional[tuple]:
+    "The event, method name and plan of each event `cls` overrides, if all are functions (else None): once per class and `methods` (its own, so patching one plans again)."
+    res = []
+    for e, name, base in _event_methods:
+        f = inspect.getattr_static(cls, name)
+        if f is base: continue
+        if not isinstance(f, (FunctionType, staticmethod)): return None
+        res.append((e, name, _cached(_method_plan, getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
+    return tuple(res)
+
 _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]   # and what a callback doing nothing has
+_on_names = tuple(name for _, name, _ in _event_methods)
+_on_set = frozenset(_on_names)
 
 @functools.lru_cache(maxsize=None)
 def _method_plan(f:Callable, event:str, bound:bool)->tuple:
@@ -215,14 +232,16 @@ class CallbackHandler:
 
     def resolve(self)->None:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
-        self.plans, self.smooth_at = {e: [] for e in _events}, set()
-        for cb in self.callbacks:
+        # `cb_plans`: the same, less the metrics: for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
+        self.plans, self.cb_plans, self.smooth_at = {e: [] for e in _events}, {e: [] for e in _events}, set()
+        for i, cb in enumerate(self.callbacks):
+            to = (self.plans,) if i < len(self.metrics) else (self.plans, self.cb_plans)   # the metrics come first (see `set_dl`)
             for e, f, how, get, smooth in _cb_plans(cb):
-                self.plans[e].append((cb, f, how, get))
+                for plans in to: plans[e].append((cb, f, how, get))
                 if smooth: self.smooth_at.add(e)   # `_smooth` before this event
-        # the same, less the metrics: for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
-        self.cb_plans = {e: [p for p in ps if all(p[0] is not m for m in self.metrics)] for e, ps in self.plans.items()}
         self.bare = {e: self._bare(e, self.cb_plans[e]) for e in _batch_events}
+        mets_begin = len(self.plans['batch_begin']) > len(self.cb_plans['batch_begin'])
+        self.valid_begin = self.plans['batch_begin'] if mets_begin else None   # a metric takes validation batches' begin: by `dispatch`
 
     def _bare(self, event:str, plans:list)->Optional[tuple]:
         "The methods of `plans` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
@@ -315,8 +334,8 @@ class CallbackHandler:
         s = self.state
         s['last_input'], s['last_target'], s['train'], s['stop_epoch'] = xb, yb, train, False
         s['skip_step'] = s['skip_zero'] = s['skip_bwd'] = False
-        if train: self._call('batch_begin')
-        else: self.dispatch('batch_begin')   # the metrics too
+        if train or self.valid_begin is None: self._call('batch_begin')
+        else: self.dispatch('batch_begin', self.valid_begin)   # the metrics too
         return s['last_input'], s['last_target']
 
     def on_loss_begin(self, out:Tensor)->Tensor:
@@ -632,7 +651,6 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
     if resume is not None: cb_handler.load_state_dict(resume)
     pbar = make_master_bar(epochs, silent)
     exception = None
-    opt.zero_grad()   # gradients a failed fit left behind (an error between backward and step) must not reach this one's first step
     with _StopOnInterrupt(cb_handler):
         try:
             cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
@@ -656,7 +674,9 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
         except BaseException as e:
             exception = e
             raise
-        finally: cb_handler.on_train_end(exception)
+        finally:
+            cb_handler.on_train_end(exception)
+            if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
 
 # `signal.signal` and `signal.getsignal` wrap CPython's `_signal` functions to turn handlers into enums; for a
 # Python function that conversion fails and is caught, three times a fit: about 100 µs on the tiny benchmark.
