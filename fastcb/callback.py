@@ -466,11 +466,11 @@ class CallbackHandler:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
         _check_position(sd['position'], n_batches=_n_batches(self.state['data']))   # now: a distributed fit shards the data at on_train_begin
         mine, saved = self.cb_states(), sd['callbacks']
-        self.fresh = [k for k in mine if k not in saved]   # resuming inside an epoch, they still get its `on_epoch_begin`
-        if self.fresh: warnings.warn(f"Callback(s) {', '.join(self.fresh)} have no state in the checkpoint: they start afresh")
+        new = [k for k in mine if k not in saved]
+        if new: warnings.warn(f"Callback(s) {', '.join(new)} have no state in the checkpoint: they start afresh")
         cbs = self.keyed_callbacks()
         for k, st in saved.items(): cbs[k].load_state_dict(st)
-        self.fresh = [cbs[k] for k in self.fresh]
+        self.fresh = [cbs[k] for k in new]   # resuming inside an epoch, they still get its `on_epoch_begin`
         self.epoch_rng = sd['epoch_rng']
         if not self.skip: set_rng_state(sd['rng'], self.state['data'])
 
