@@ -537,7 +537,7 @@ def _weighted_mean(vals:list, sizes:list[int])->float:
 
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar; output, *targets for a tuple target) in a callback for metrics computation."
-    order = -20  # before the callbacks that read `last_metrics` at `on_epoch_end`
+    order = -20  # shown by `show_order`; metrics run first at every event anyway, in the order given
     def __init__(self, func:Callable): self.func = func
     @property
     def name(self)->str: return getattr(getattr(self.func, 'func', self.func), '__name__', type(self.func).__name__)

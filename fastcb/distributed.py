@@ -129,7 +129,7 @@ def _shuffles(sampler:Sampler)->bool:
 # %% ../nbs/11_distributed.ipynb #66b3e1ce
 class DistributedTrainer(LearnerCallback):
     "Train `learn` data-parallel with DDP in every process of a torchrun launch; `seed` shuffles the training shards."
-    order = -15  # after AverageMetric (-20) appends the shard's metrics, before the Recorder and trackers read them
+    order = -15  # after the metrics (always first) append the shard's values, before the Recorder and trackers read them
     exclude = ['learn', 'module', 'old_dls', 'train_sampler', 'no_sync']
     def __init__(self, learn:Learner, seed:int=0, **ddp_kwargs):
         super().__init__(learn)

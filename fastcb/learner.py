@@ -253,7 +253,7 @@ def _plot_metrics(self:Recorder, return_fig:bool=False):
     if return_fig: return fig
 
 def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=False, return_fig:bool=False):
-    "Plot learning rate and losses, trimmed between `skip_start` and `skip_end`. Optionally plot and return min gradient"
+    "Plot loss against learning rate, trimmed by `skip_start` and `skip_end`; with `suggestion`, mark the steepest fall and keep its lr in `min_grad_lr`."
     lrs = _skip(self.lrs, skip_start, skip_end)
     losses = _skip(self.losses, skip_start, skip_end)
     if len(losses) < 2: lrs, losses = self.lrs, self.losses   # too short a run to trim
@@ -345,7 +345,7 @@ class Learner:
         if self.opt is None: self.create_opt(lr, wd)
         else: self.opt.lr, self.opt.wd = lr, wd
         cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
-        check = lambda sd: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs)   # a refused resume changes nothing
+        check = lambda sd: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs)   # a refused resume loads nothing
         state = self.load_checkpoint(resume, check) if resume is not None else None
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 

@@ -20,7 +20,7 @@ __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'Red
 # %% ../nbs/06_tracker.ipynb #6168e207
 class TrackerCallback(LearnerCallback):
     "A `LearnerCallback` that keeps track of the best value in `monitor`."
-    order = 20  # after the metrics (-20) fill `last_metrics` and the Recorder (10) sets its column names
+    order = 20  # after the metrics (always first) fill `last_metrics` and the Recorder (10) sets its column names
     fit_only = True
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0.):
         super().__init__(learn)
@@ -80,7 +80,7 @@ class EarlyStoppingCallback(TrackerCallback):
 # %% ../nbs/06_tracker.ipynb #a23ae790
 class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
-    order = 20  # after the metrics (-20) and the Recorder (10); it sees the epoch that stops training whatever its order
+    order = 20  # after the metrics (always first) and the Recorder (10); it sees the epoch that stops training whatever its order
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
@@ -111,7 +111,7 @@ class SaveModelCallback(TrackerCallback):
 # %% ../nbs/06_tracker.ipynb #609009e6
 class ReduceLROnPlateauCallback(TrackerCallback):
     "A `TrackerCallback` that reduces the learning rate when `monitor` stops improving for more than `patience` epochs."
-    order = 20  # after the metrics (-20) and the Recorder (10); the new lr is used (and logged) from the next batch
+    order = 20  # after the metrics (always first) and the Recorder (10); the new lr is used (and logged) from the next batch
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', patience:int=0, factor:float=0.2,
                  min_delta:float=0., min_lr:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
