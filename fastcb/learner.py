@@ -275,6 +275,7 @@ class GradientClipping(LearnerCallback):
     order = 10  # after callbacks that change the gradients (e.g. mixed precision unscaling them)
     def __init__(self, learn:Learner, clip:float=0.):
         super().__init__(learn)
+        if clip < 0: raise ValueError(f"GradientClipping: clip={clip} must be >= 0 (the largest gradient norm; 0 clips nothing)")
         self.clip = clip
     def on_backward_end(self, skip_zero:bool, **kwargs:Any)->None:
         "Clip the gradient before the optimizer step, unless gradients are being accumulated (`skip_zero`)."
@@ -342,11 +343,14 @@ class Learner:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         self._check_train()
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
-        if self.opt is None: self.create_opt(lr, wd)
-        else: self.opt.lr, self.opt.wd = lr, wd
+        kept = dict(vars(self))   # a refused resume leaves the learner as it was: the last fit's `learn.recorder` & co
         cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
-        check = lambda sd: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs)   # a refused resume loads nothing
-        state = self.load_checkpoint(resume, check) if resume is not None else None
+        def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
+            if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs)
+            if self.opt is None: self.create_opt(lr, wd)
+            else: self.opt.lr, self.opt.wd = lr, wd
+        try: state = start() if resume is None else self.load_checkpoint(resume, start)
+        except BaseException: vars(self).clear(); vars(self).update(kept); raise
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
@@ -367,11 +371,13 @@ class Learner:
         epochs = math.ceil(num_it / len(self.data.train_dl))
         before = None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
+        kept = [(cb, copy.deepcopy(sd)) for cb in self.callbacks if not cb.fit_only and (sd := cb.state_dict()) is not None]
         fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
         try: self.fit(epochs, start_lr, wd=wd, callbacks=cbs)
         finally:
             self.callback_fns, self.callbacks = fns, own
             if before is not None: self.opt.load_state_dict(before)
+            for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
 
     def _check_train(self)->None:
         "Refuse to train a learner without training data."

@@ -83,8 +83,11 @@ class MixedPrecision(Callback):
         return {'last_loss': last_loss / self.loss_scale}
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Make sure autocast is exited, whatever ended training."
+        "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came."
         self._exit()
+        if self.step_pending:   # an error between `unscale_` and the step: a new scaler with the same scale, or the next fit's `unscale_` fails
+            sd, self.step_pending = self.scaler.state_dict(), False
+            self.scaler = torch.amp.GradScaler(self.device_type); self.scaler.load_state_dict(sd)
 
     @property
     def n_skipped(self)->int:
@@ -131,8 +134,9 @@ class GradientAccumulation(Callback):
         self.model, self.pending = model, False
 
     def on_epoch_begin(self, data, **kwargs:Any)->None:
-        "Read the number of batches of the epoch."
+        "Read the number of batches of the epoch (none to read in `Learner.validate` after `load_learner`)."
         dl = data.train_dl
+        if dl is None: return
         if not hasattr(dl, '__len__'): raise TypeError("GradientAccumulation needs a train_dl with a length, to step at the end of the epoch")
         self.n_batch = len(dl)
 

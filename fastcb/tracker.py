@@ -34,6 +34,8 @@ class TrackerCallback(LearnerCallback):
         names = [n for n in self.learn.recorder.names if n not in ('epoch', 'time')]
         if self.monitor not in names:
             raise ValueError(f"{self.name}: monitor {self.monitor!r} is not a value of this training; available: {', '.join(names)}")
+        if self.monitor != 'train_loss' and getattr(self.learn.data, 'valid_dl', None) is None:
+            raise ValueError(f"{self.name}: monitor {self.monitor!r} is computed on the validation set, and this learner has none: monitor 'train_loss'")
         self.best = math.inf if self.mode == 'min' else -math.inf
 
     def get_monitor_value(self, smooth_loss, last_metrics:list)->Optional[float]:
