@@ -137,6 +137,8 @@ state_keys = ('n_epochs', 'epoch', 'iteration', 'num_batch', 'last_input', 'last
               'skip_step', 'skip_zero', 'skip_bwd', 'skip_validate', 'opt', 'model', 'data')
 _event_extras = {'train_begin': ('metrics_names', 'cb_handler'), 'train_end': ('exception',)}
 _fixed_keys = ('n_epochs', 'pbar', 'opt', 'model', 'data')   # the loop holds these from the start: a callback reads them, never replaces them
+_start_state = dict(epoch=0, iteration=0, num_batch=0, train=True, stop_training=False, stop_epoch=False, skip_step=False,
+                    skip_zero=False, skip_bwd=False, skip_validate=False)   # where a fit starts
 
 # %% ../nbs/02_callbacks.ipynb #4ffbca31
 def _reads_name(f:Callable, name:str)->bool:
@@ -224,7 +226,7 @@ class CallbackHandler:
         self.metrics = [m if isinstance(m, Callback) else AverageMetric(_check_metric(m)) for m in listify(metrics)]
         self.callbacks = self.metrics + sorted([_check_cb(cb) for cb in listify(callbacks)], key=cb_order)   # see `set_dl`
         self.beta, self.smoothener = beta, SmoothenValue(beta)
-        self.state = dict.fromkeys(state_keys)
+        self.state = {**dict.fromkeys(state_keys), **_start_state}   # counts and flags usable before `on_train_begin`, as in fastai v1
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
         self.pending, self.smooth_losses = [], []   # see `_smooth`
@@ -309,9 +311,7 @@ class CallbackHandler:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
         self.pending, self.smooth_losses, self.interrupted, self.fresh = [], [], False, []
-        self.state.update(n_epochs=epochs, pbar=pbar, epoch=0, iteration=0, num_batch=0, last_metrics=None,
-                          train=True, stop_training=False, stop_epoch=False, skip_step=False, skip_zero=False,
-                          skip_bwd=False, skip_validate=False, **kwargs)
+        self.state.update(_start_state, n_epochs=epochs, pbar=pbar, last_metrics=None, **kwargs)
         rs = self.resume_sd
         if rs is not None: self.check_resume(rs, epochs); self._resume_position(rs)
         try: self.dispatch('train_begin', extras={'metrics_names': [getattr(m, 'name', type(m).__name__) for m in self.metrics], 'cb_handler': self})
@@ -325,7 +325,7 @@ class CallbackHandler:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
         if self.skip: return self.dispatch('epoch_begin', [p for p in self.plans['epoch_begin'] if any(p[0] is cb for cb in self.fresh)])
         self._smooth()   # the last epoch's losses, if nobody took them: this epoch's list starts empty
-        self.state['num_batch'], self.smooth_losses = 0, []
+        self.state['num_batch'], self.state['train'], self.smooth_losses = 0, True, []
         self.dispatch('epoch_begin')
         if self.keep_rng: self.epoch_rng = get_rng_state(self.state['data'])   # what the epoch's shuffle is drawn from
 
@@ -544,7 +544,7 @@ class AverageMetric(Callback):
     def on_epoch_begin(self, **kwargs)->None:
         "Start the epoch with no values."
         self.vals, self.sizes = [], []
-    def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool, **kwargs)->None:
+    def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool=False, **kwargs)->None:
         "Keep the metric of `last_output` and `last_target`, and the batch size, on the device until the epoch ends."
         if train: return
         many = isinstance(last_target, (list, tuple))   # several targets: passed as `loss_batch` passes them to the loss

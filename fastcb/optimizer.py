@@ -170,8 +170,8 @@ class OptimWrapper:
     def reader(self, key:str)->Callable[[], float]:
         "A function reading `key` in the last layer group: the lookup is done once (the Recorder reads lr and mom every batch)."
         k,i = _hp_loc(self.opt, key)
-        opt, j = self.opt, -2 if self.opt.param_groups[-1].get('norm_group') else -1
-        return (lambda: opt.param_groups[j][k]) if i is None else (lambda: opt.param_groups[j][k][i])
+        j = -2 if self.opt.param_groups[-1].get('norm_group') else -1
+        return (lambda: self.opt.param_groups[j][k]) if i is None else (lambda: self.opt.param_groups[j][k][i])   # `self.opt`: a callback may swap it
 
     def set_val(self, key:str, val, bn_groups:bool=True)->list:
         "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values."
