@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
-from .core import listify
+from .core import listify, is_distributed
 
 # %% auto #0
 __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state', 'set_rng_state', 'call_plan',
@@ -313,8 +313,8 @@ class CallbackHandler:
         self.pending, self.smooth_losses, self.interrupted, self.fresh = [], [], False, []
         self.state.update(_start_state, n_epochs=epochs, pbar=pbar, last_metrics=None, **kwargs)
         rs = self.resume_sd
-        if rs is not None: self.check_resume(rs, epochs); self._resume_position(rs)
-        try: self.dispatch('train_begin', extras={'metrics_names': [getattr(m, 'name', type(m).__name__) for m in self.metrics], 'cb_handler': self})
+        if rs is not None: self.check_resume(rs, epochs, kwargs.get('data')); self._resume_position(rs)
+        try: self.dispatch('train_begin', extras={'metrics_names': self.metrics_names(), 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
@@ -433,7 +433,8 @@ class CallbackHandler:
         if s['num_batch'] and self.epoch_rng is None:
             raise RuntimeError("state_dict() inside an epoch needs the random state of the epoch's start: set "
                                "cb_handler.keep_rng = True in your callback's on_train_begin (CheckpointCallback does)")
-        return {'position': {**{k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training', 'n_epochs')}, 'n_batches': _n_batches(s['data'])},
+        return {'position': {**{k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training', 'n_epochs')}, 'n_batches': _n_batches(s['data']),
+                             'metrics': self.metrics_names()},
                 'smoothener': dict(vars(self.smoothener)), 'callbacks': self.cb_states(),
                 'rng': get_rng_state(s['data']), 'epoch_rng': self.epoch_rng}
 
@@ -452,15 +453,19 @@ class CallbackHandler:
         for k, v in sd['smoothener'].items(): setattr(self.smoothener, k, v)
         s['smooth_loss'], self.skip = self.smoothener.smooth, pos['num_batch']
 
-    def check_resume(self, sd:dict, n_epochs:int)->None:
-        "Check the state `sd` can resume a fit of `n_epochs` with these callbacks and metrics: before anything changes."
-        _check_position(sd['position'], n_epochs=n_epochs)
+    def metrics_names(self)->list[str]:
+        "The names of the metrics, as the results table shows them."
+        return [getattr(m, 'name', type(m).__name__) for m in self.metrics]
+
+    def check_resume(self, sd:dict, n_epochs:int, data=None)->None:
+        "Check the state `sd` can resume a fit of `n_epochs` on `data` with these callbacks and metrics: before anything changes."
+        now = dict(n_epochs=n_epochs, metrics=self.metrics_names())
+        if data is not None and not is_distributed(): now['n_batches'] = _n_batches(data)   # else once the data is sharded
+        _check_position(sd['position'], **now)
         mine, saved = self.keyed_callbacks(), sd['callbacks']
         lost = [k for k in saved if k not in mine]
         if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
                                   f"(it has {', '.join(mine) or 'none'}): resume with the callbacks of the run that saved it")
-        added = [k for k, cb in mine.items() if k not in saved and any(cb is m for m in self.metrics)]
-        if added: raise ValueError(f"The checkpoint's fit had no metric {', '.join(added)}: resume with the metrics of the run that saved it")
 
     def _resume_callbacks(self, sd:dict)->None:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
@@ -494,7 +499,7 @@ class CallbackHandler:
 def _check_position(pos:dict, **now)->None:
     "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."
     diff = [f"{k}={pos[k]} (this fit: {v})" for k, v in now.items() if pos.get(k, v) != v]
-    if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data and batch size of the run that saved it")
+    if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data, batch size and metrics of the run that saved it")
 
 def _n_batches(data)->Optional[int]:
     "The number of training batches of `data` (after the callbacks' `on_train_begin`, which may shard them), if it is known."

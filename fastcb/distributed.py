@@ -253,6 +253,10 @@ def _fit(self:Learner, *args, **kwargs)->None:
         trainer = getattr(self, 'distributed_trainer', None)   # this fit's, or an earlier one's (then nothing to put back)
         if trainer is not None: trainer.restore()
 
+def _no_lr_find(self:Learner, *args, **kwargs)->None:
+    "Refuse: the LR finder stops on one rank's losses, and the ranks would part ways."
+    raise RuntimeError("lr_find under to_distributed: the finder stops on each rank's own losses; run it in one process, before to_distributed")
+
 def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_kwargs)->Learner:
     "Train this learner on every process of a torchrun launch (`backend`: gloo on CPU, nccl on CUDA)."
     rank, world, local_rank = setup_distributed(backend)
@@ -265,6 +269,7 @@ def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_k
     if not any(getattr(f, 'func', f) is DistributedTrainer for f in self.callback_fns):
         self.callback_fns += [functools.partial(DistributedTrainer, seed=seed, **ddp_kwargs), AgreeToStop]
     self.save, self.export, self.fit = MethodType(_save, self), MethodType(_export, self), MethodType(_fit, self)
+    self.lr_find = MethodType(_no_lr_find, self)
     return self
 
 Learner.to_distributed = to_distributed

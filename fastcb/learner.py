@@ -345,12 +345,16 @@ class Learner:
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
         kept = dict(vars(self))   # a refused resume leaves the learner as it was: the last fit's `learn.recorder` & co
         cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
+        opt_sd = None if resume is None or self.opt is None else copy.deepcopy(self.opt.state_dict())
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
-            if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs)
+            if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
             if self.opt is None: self.create_opt(lr, wd)
             else: self.opt.lr, self.opt.wd = lr, wd
         try: state = start() if resume is None else self.load_checkpoint(resume, start)
-        except BaseException: vars(self).clear(); vars(self).update(kept); raise
+        except BaseException:
+            vars(self).clear(); vars(self).update(kept)
+            if opt_sd is not None: self.opt.load_state_dict(opt_sd)   # its lr and wd (an optimizer state that does not fit is refused after them)
+            raise
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
@@ -393,10 +397,13 @@ class Learner:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
         if fit_only: return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
         kept = dict(vars(self))   # before the `callback_fns` set `learn.recorder`, `learn.csv_logger`...
-        cbs = [cb for cb in self.fit_callbacks() if not cb.fit_only]
-        made = {k: v for k, v in vars(self).items() if any(v is cb for cb in cbs)}   # `learn.recorder`: this pass's
-        vars(self).clear(); vars(self).update(kept, **made)   # a left-out one's `learn.csv_logger` stays the last fit's
-        return cbs + listify(callbacks)
+        cbs = self.fit_callbacks()
+        out = [cb for cb in cbs if cb.fit_only]
+        for k, v in list(vars(self).items()):   # a left-out one's `learn.csv_logger` stays the last fit's
+            if not any(v is cb for cb in out): continue
+            if k in kept: setattr(self, k, kept[k])
+            else: delattr(self, k)
+        return [cb for cb in cbs if not cb.fit_only] + listify(callbacks)
 
 # %% ../nbs/05_learner.ipynb #91ae8453
 def _model_file(learn:Learner, name:str|Path)->Path:

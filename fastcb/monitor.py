@@ -41,14 +41,14 @@ class CSVLogger(LearnerCallback):
     def on_train_begin(self, cb_handler=None, **kwargs:Any)->None:
         "Open the file (appending if `append` or resuming, and it exists), write the header if the file is new, and count its rows."
         self.rows = 0
-        if not is_main_process(): return
         names = self.learn.recorder.names
         resume = getattr(cb_handler, 'resume_sd', None) is not None
         exists = (self.append or resume) and self.path.exists() and self.path.stat().st_size > 0
-        if exists:
+        if exists:   # every rank of a distributed fit reads it: they all refuse a file with other columns, or none does
             with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
             if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
             self.rows = len(rows)
+        if not is_main_process(): return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, 'a' if exists else 'w', newline='')
         self.writer = csv.writer(self.file)
