@@ -400,7 +400,8 @@ def test_bad_checkpoints(tmp_path):
     trunc = tmp_path/'trunc.pth'; trunc.write_bytes(ck.read_bytes()[:len(ck.read_bytes())//2])
     with pytest.raises(ValueError, match=r'not a readable checkpoint \(truncated or corrupt\?\)'): learner(tmp_path, ckpt={}).fit(1, resume=trunc)
     with pytest.raises(FileNotFoundError, match='No checkpoint at'): learner(tmp_path).fit(1, resume=tmp_path/'nope.pth')
-    bare = Learner(digits_databunch(flat=True), learner(tmp_path).model, loss_func=nn.functional.cross_entropy, path=tmp_path, silent=True)
+    bare = Learner(digits_databunch(flat=True), learner(tmp_path).model, loss_func=nn.functional.cross_entropy, metrics=[accuracy],
+                   path=tmp_path, silent=True)   # the same metrics, without the trackers
     with pytest.raises(ValueError, match=r'holds the state of callback\(s\) .*which this fit lacks'): bare.fit_one_cycle(1, 1e-2, resume=ck)
     class Fresh(Callback):
         def __init__(self): self.n = 0
