@@ -345,16 +345,12 @@ class Learner:
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
         kept = dict(vars(self))   # a refused resume leaves the learner as it was: the last fit's `learn.recorder` & co
         cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
-        opt_sd = None if resume is None or self.opt is None else copy.deepcopy(self.opt.state_dict())
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
             if self.opt is None: self.create_opt(lr, wd)
-            else: self.opt.lr, self.opt.wd = lr, wd
+            elif sd is None: self.opt.lr, self.opt.wd = lr, wd   # a resume's optimizer state brings its own
         try: state = start() if resume is None else self.load_checkpoint(resume, start)
-        except BaseException:
-            vars(self).clear(); vars(self).update(kept)
-            if opt_sd is not None: self.opt.load_state_dict(opt_sd)   # its lr and wd (an optimizer state that does not fit is refused after them)
-            raise
+        except BaseException: vars(self).clear(); vars(self).update(kept); raise
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
