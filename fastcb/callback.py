@@ -171,30 +171,35 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
     positional = all(i < len(ps) and ps[i].name == n and ps[i].kind is ps[i].POSITIONAL_OR_KEYWORD for i, n in enumerate(names))
     return tuple(names), positional
 
-def _cb_plans(cb:Callback)->list:
-    "For each event `cb` implements: the event, its method, how to call it and with what (`_call_how`), and whether it reads `smooth_loss`."
+def _cb_plans(cb:Callback)->tuple:
+    "`(event, method name, how, get)` for each event `cb` implements (how to call it and with what: `_call_how`), and the events where it reads `smooth_loss`."
     cls = type(cb)
-    own = not _on_set.isdisjoint(getattr(cb, '__dict__', ()))   # a method set on the instance
-    plans = None if own else _class_plans(cls, tuple(map(vars(cls).get, _on_names)))
-    if plans is not None: return [(e, getattr(cb, name), *plan) for e, name, plan in plans]   # the usual case
-    res = []
+    if _on_set.isdisjoint(getattr(cb, '__dict__', ())):   # no method set on the instance
+        res = _class_plans(cls, tuple(map(vars(cls).get, _on_names)))
+        if res is not None: return res   # the usual case
+    found = []
     for e, name, base in _event_methods:
         f = getattr(cb, name)   # as the handler will call it: set on the instance, a partial, a property...
         func = getattr(f, '__func__', f)
-        if func is not base: res.append((e, f, *_cached(_method_plan, func, e, type(f) is MethodType)))
-    return res
+        if func is not base: found.append((e, name, _cached(_method_plan, func, e, type(f) is MethodType)))
+    return _split_plans(found)
 
 @functools.lru_cache(maxsize=None)
 def _class_plans(cls:type, methods:tuple)->Optional[tuple]:
-    "The event, method name and plan of each event `cls` overrides, if all are functions (else None): once per class and `methods` (its own, so patching one plans again)."
-    res = []
+    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None): once per class and `methods` (its own, so patching one plans again)."
+    found = []
     for e, name, base in _event_methods:
         f = inspect.getattr_static(cls, name)
         if f is base: continue
         if not isinstance(f, (FunctionType, staticmethod)): return None
-        res.append((e, name, _cached(_method_plan, getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
-    return tuple(res)
+        found.append((e, name, _cached(_method_plan, getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
+    return _split_plans(found)
 
+def _split_plans(found:list)->tuple:
+    "From `(event, name, plan)` triples: the `(event, name, how, get)` of each, and the events whose plan reads `smooth_loss`."
+    return tuple((e, name, how, get) for e, name, (how, get, _) in found), frozenset(e for e, _, (*_, smooth) in found if smooth)
+
+_method, _how = operator.itemgetter(1), operator.itemgetter(2)   # of a handler's plan `(cb, method, how, get)`
 _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]   # and what a callback doing nothing has
 _on_names = tuple(name for _, name, _ in _event_methods)
 _on_set = frozenset(_on_names)
@@ -234,21 +239,28 @@ class CallbackHandler:
 
     def resolve(self)->None:
         "Work out, for each event, which callbacks implement it and how to pass each one its state keys."
-        # `cb_plans`: the same, less the metrics: for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
-        self.plans, self.cb_plans, self.smooth_at = {e: [] for e in _events}, {e: [] for e in _events}, set()
-        for i, cb in enumerate(self.callbacks):
-            to = (self.plans,) if i < len(self.metrics) else (self.plans, self.cb_plans)   # the metrics come first (see `set_dl`)
-            for e, f, how, get, smooth in _cb_plans(cb):
-                for plans in to: plans[e].append((cb, f, how, get))
-                if smooth: self.smooth_at.add(e)   # `_smooth` before this event
-        self.bare = {e: self._bare(e, self.cb_plans[e]) for e in _batch_events}
-        mets_begin = len(self.plans['batch_begin']) > len(self.cb_plans['batch_begin'])
-        self.valid_begin = self.plans['batch_begin'] if mets_begin else None   # a metric takes validation batches' begin: by `dispatch`
+        self.smooth_at = set()   # the events before which to `_smooth`
+        n = len(self.metrics)   # the metrics come first (see `set_dl`)
+        # `cb_plans`: the plans less the metrics': for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
+        mets, self.cb_plans = self._plans_of(self.callbacks[:n]), self._plans_of(self.callbacks[n:])
+        self.plans = {e: mets[e] + self.cb_plans[e] for e in _events}
+        self.bare = {e: self._bare(e) for e in _batch_events}
+        self.valid_begin = self.plans['batch_begin'] if mets['batch_begin'] else None   # a metric takes validation batches' begin: by `dispatch`
 
-    def _bare(self, event:str, plans:list)->Optional[tuple]:
-        "The methods of `plans` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
-        fs = [f for _, f, how, _ in plans if not how]
-        return tuple(fs) if len(fs) == len(plans) and event not in self.smooth_at else None
+    def _plans_of(self, cbs:list)->dict:
+        "For each event, `(cb, method, how, get)` of each of `cbs` implementing it, in order; add where they read `smooth_loss` to `smooth_at`."
+        res = {e: [] for e in _events}
+        for cb in cbs:
+            plans, smooth = _cb_plans(cb)
+            for e, name, how, get in plans: res[e].append((cb, getattr(cb, name), how, get))
+            self.smooth_at |= smooth
+        return res
+
+    def _bare(self, event:str)->Optional[tuple]:
+        "The methods of `cb_plans[event]` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
+        plans = self.cb_plans[event]
+        if event in self.smooth_at or any(map(_how, plans)): return None
+        return tuple(map(_method, plans))
 
     def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
         "Call the callbacks implementing `event` (or those of `plans`) with the state keys (and `extras`) they name; apply what they return."
