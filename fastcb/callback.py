@@ -395,6 +395,7 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
+        if exception is not None: _note_bad_batch(exception)
         errors = []
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
         except Exception as e: errors.append(e)
@@ -694,6 +695,15 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
         finally:
             cb_handler.on_train_end(exception)
             if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
+
+def _note_bad_batch(e:BaseException)->None:
+    "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), add a note saying what a batch must be."
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None: tb = tb.tb_next   # where it was raised
+    if tb is None or tb.tb_frame.f_code not in (fit.__code__, validate.__code__): return
+    if isinstance(e, (ValueError, TypeError)) and 'unpack' in str(e):
+        e.add_note("(fastcb: each batch must be a pair (xb, yb), the input and the target, as a DataLoader over TensorDataset(x, y) "
+                   "yields; a model with several inputs takes them as a tuple in xb)")
 
 # `signal.signal` and `signal.getsignal` wrap CPython's `_signal` functions to turn handlers into enums; for a
 # Python function that conversion fails and is caught, three times a fit: about 100 µs on the tiny benchmark.
