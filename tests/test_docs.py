@@ -120,6 +120,12 @@ def test_fastcb_build(tmp_path):
     names = bd.public_names(bd.Project(ROOT))
     assert names and [n for n in names if f'id="{n}"' not in html] == []
 
+def test_module_docstring_links_resolve():
+    "Each module's docstring (written by nbdev-export) links its page's Markdown, `NAME.html.md`: the build writes it."
+    links = {f.name: re.search(r'Docs: \S+/([\w-]+\.html\.md)', f.read_text()) for f in (ROOT/'fastcb').glob('*.py')}
+    links = {k: m.group(1) for k, m in links.items() if m}
+    assert len(links) >= 10 and [f for f, page in links.items() if not (ROOT/'docs'/page).is_file()] == []
+
 def test_committed_docs_are_current():
     "The committed docs/ and README.md are what the notebooks build today (rebuild: python tools/build_docs.py)."
     r = run_build('--check')

@@ -8,7 +8,8 @@ Each `nbs/NN_name.ipynb` becomes `name.html`: its prose, shown code and saved ou
 in order, and after every exported definition a doc entry made from the live object (signature, docstring,
 parameter table, source link, the tests that use it and the one pytest command that runs them). `nbs/index.ipynb`
 becomes `index.html` and `README.md`. MkDocs (readthedocs theme, its offline search) turns the Markdown into
-HTML. The build exits 1, naming them, when a public name has no doc entry or no test.
+HTML; the Markdown itself is kept beside each page as `name.html.md`, where the module docstrings nbdev writes
+link. The build exits 1, naming them, when a public name has no doc entry or no test.
 """
 import argparse, ast, base64, filecmp, importlib, inspect, logging, os, re, shutil, subprocess, sys, tempfile, textwrap, tomllib
 from pathlib import Path
@@ -331,6 +332,7 @@ def build(root=ROOT, site:Path=None, readme:Path=None) -> list:
         from pygments.formatters import HtmlFormatter
         (mdir/'css'/'pygments.css').write_text(HtmlFormatter(style='default').get_style_defs('.codehilite') + '\n')
         mkdocs_build(p, mdir, site, nav)
+        for md in mdir.glob('*.md'): (site/f'{md.stem}.html.md').write_bytes(md.read_bytes())   # each page's Markdown: nbdev's module docstrings link it
     problems = []
     if miss := [n for n in public if n not in ents.documented]: problems.append('Public names with no doc entry: ' + ', '.join(miss))
     if miss := [n for n in public if not tests[n]]: problems.append('Public names with no test: ' + ', '.join(miss))
