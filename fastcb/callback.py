@@ -99,10 +99,10 @@ class SmoothenValue:
 
 # %% ../nbs/02_callbacks.ipynb #082c2280
 def _floats(ts:list)->list[float]:
-    "The values of `ts`, numbers or one-element tensors (all on one device): one by one on the CPU, in one transfer from a GPU."
-    if not isinstance(ts[0], Tensor): return ts   # numbers already
-    if ts[0].is_cpu: return list(map(Tensor.item, ts))
-    with torch.no_grad(): return torch.stack(ts).reshape(len(ts)).float().tolist()
+    "The values of `ts`, numbers or one-element tensors: in one transfer if all are tensors on a GPU, else one by one."
+    if isinstance(ts[0], Tensor) and not ts[0].is_cpu and all(isinstance(t, Tensor) for t in ts):
+        with torch.no_grad(): return torch.stack(ts).reshape(len(ts)).float().tolist()
+    return list(map(float, ts))   # numbers, CPU tensors, or a metric's mix of both
 
 # %% ../nbs/02_callbacks.ipynb #aa61bbd8
 def _dl_generators(data)->list:
@@ -395,7 +395,7 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
-        if exception is not None: _note_bad_batch(exception)
+        if exception is not None: _note_bad_batch(exception, self.state['last_input'])
         errors = []
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
         except Exception as e: errors.append(e)
@@ -467,8 +467,9 @@ class CallbackHandler:
         s['smooth_loss'], self.skip = self.smoothener.smooth, pos['num_batch']
 
     def metrics_names(self)->list[str]:
-        "The names of the metrics, as the results table shows them."
-        return [getattr(m, 'name', type(m).__name__) for m in self.metrics]
+        "The names of the metrics, as the results table shows them: a repeated name gets `_1`, `_2`... (two heads' `partial`s of one function)."
+        names = [getattr(m, 'name', type(m).__name__) for m in self.metrics]
+        return [f'{n}_{names[:i].count(n)}' if n in names[:i] else n for i, n in enumerate(names)]
 
     def check_resume(self, sd:dict, n_epochs:int, data=None)->None:
         "Check the state `sd` can resume a fit of `n_epochs` on `data` with these callbacks and metrics: before anything changes."
@@ -547,7 +548,10 @@ def _check_cb(cb)->Callback:
     return cb
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
-def _bs(yb)->int: return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
+def _bs(yb)->int:
+    "The batch size of the target `yb`: a tensor, or a tuple/list or dict of them."
+    if isinstance(yb, dict): yb = next(iter(yb.values()))
+    return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
@@ -571,9 +575,14 @@ class AverageMetric(Callback):
     def on_epoch_end(self, last_metrics:list, **kwargs)->Optional[dict]:
         "Add the mean over the validation items, weighted by batch size, to `last_metrics`."
         if not self.sizes: return None
-        return {'last_metrics': last_metrics + [_weighted_mean(self.vals, self.sizes)]}
+        try: val = _weighted_mean(self.vals, self.sizes)
+        except (ValueError, RuntimeError, TypeError) as e:
+            bad = next((v for v in self.vals if not isinstance(v, Tensor) or v.numel() != 1), None)
+            got = f'shape {tuple(bad.shape)}' if isinstance(bad, Tensor) else type(bad).__name__
+            raise ValueError(f"Metric {self.name} must return a number or a one-element tensor per batch, got {got} (reduce it, e.g. .mean())") from e
+        return {'last_metrics': last_metrics + [val]}
 
-# %% ../nbs/02_callbacks.ipynb #18761efe
+# %% ../nbs/02_callbacks.ipynb #8240985c
 class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
     def __init__(self, gen): self.main_bar, self.gen, self.widths = None, gen, None
@@ -601,7 +610,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
 
-# %% ../nbs/02_callbacks.ipynb #f490096f
+# %% ../nbs/02_callbacks.ipynb #a5cc6af4
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes and the loss's shape."
@@ -611,12 +620,13 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     if loss_func is None: return _detach(out), yb
     if check: _check_batch(out, yb)
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
-    except Exception:
+    except Exception as e:
         _check_batch(out, yb)   # the usual cause, named
+        if isinstance(yb, (list, tuple)): _note_targets(e, len(yb), 'loss_func')
         raise
     if check and (not isinstance(loss, Tensor) or loss.ndim):
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
-                         "reduce it (e.g. reduction='mean')")
+                         + ("squeeze it to 0 dimensions (loss.squeeze())" if isinstance(loss, Tensor) and loss.numel() == 1 else "reduce it (e.g. reduction='mean')"))
     if opt is not None:
         loss, skip_bwd = cb_handler.on_backward_begin(loss)
         if not skip_bwd: loss.backward()
@@ -624,10 +634,15 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         if not cb_handler.on_step_end(): opt.zero_grad()
     return loss.detach() if loss.requires_grad else loss
 
-# %% ../nbs/02_callbacks.ipynb #a5cc6af4
+# %% ../nbs/02_callbacks.ipynb #caf02ba5
 def _detach(o):
-    "`o` (a tensor, or a tuple of them: a model with several outputs) detached."
+    "`o` (a tensor, or a tuple/list or dict of them: a model with several outputs) detached."
+    if isinstance(o, dict): return {k: _detach(v) for k, v in o.items()}
     return type(o)(_detach(x) for x in o) if isinstance(o, (list, tuple)) else o.detach()
+
+def _note_targets(e:BaseException, n:int, what:str)->None:
+    "Note on a `TypeError` `e` that `what` gets a target of `n` parts as `n` arguments."
+    if isinstance(e, TypeError): e.add_note(f"(fastcb calls {what}(output, *target) when the target is a tuple or list: here {n} target arguments)")
 
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
@@ -636,7 +651,7 @@ def _check_batch(out, yb)->None:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
 
-# %% ../nbs/02_callbacks.ipynb #d43761c7
+# %% ../nbs/02_callbacks.ipynb #fbf44dfa
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):
     "Calculate `loss_func` of `model` on `dl` in evaluation mode (the mean if `average`, else per batch)."
@@ -655,7 +670,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     if not average: return losses
     return _weighted_mean(losses, nums)
 
-# %% ../nbs/02_callbacks.ipynb #b41d1fb4
+# %% ../nbs/02_callbacks.ipynb #97769cfb
 def _check_fit(epochs:int, opt)->None:
     "Refuse a fit of no epochs, or without an optimizer, naming the argument."
     if isinstance(epochs, bool) or not hasattr(epochs, '__index__') or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -696,8 +711,10 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
             cb_handler.on_train_end(exception)
             if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
 
-def _note_bad_batch(e:BaseException)->None:
-    "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), add a note saying what a batch must be."
+def _note_bad_batch(e:BaseException, xb)->None:
+    "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), or `xb` is a string (a dict's key), say what a batch must be."
+    if isinstance(xb, str): return e.add_note(f"(fastcb: the batch's input was the string {xb!r}: a dict batch unpacks into its keys; "
+                                              "each batch must be a pair (xb, yb), the input and the target)")
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None: tb = tb.tb_next   # where it was raised
     if tb is None or tb.tb_frame.f_code not in (fit.__code__, validate.__code__): return

@@ -115,8 +115,13 @@ def digits_cnn(seed:Optional[int]=0)->nn.Module:
 
 # %% ../nbs/05_learner.ipynb #d174ac1d
 def accuracy(input:Tensor, targs:Tensor)->Tensor:
-    "Compute accuracy with `targs` when `input` is bs * n_classes."
-    return (input.argmax(dim=-1) == targs).float().mean()
+    "Compute accuracy with `targs` (bs class indices, or bs * 1) when `input` is bs * n_classes."
+    preds = input.argmax(dim=-1)
+    if targs.shape != preds.shape:   # a (bs, 1) column, as fastai v1 accepts: compared as is, it would broadcast to (bs, bs)
+        if targs.numel() != preds.numel():
+            raise ValueError(f"accuracy: input of shape {tuple(input.shape)} gives {preds.numel()} predictions, but the targets have shape {tuple(targs.shape)}")
+        targs = targs.reshape(preds.shape)
+    return (preds == targs).float().mean()
 
 def error_rate(input:Tensor, targs:Tensor)->Tensor:
     "1 - `accuracy`"
@@ -469,11 +474,13 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
     return _one_pass(self, dl, callbacks, metrics)
 
 def _cat(xs:list):
-    "Concatenate the batches `xs` (tensors, or tuples of them: several outputs or targets) on the CPU."
+    "Concatenate the batches `xs` (tensors, or tuples/lists or dicts of them: several outputs or targets) on the CPU."
+    if isinstance(xs[0], dict): return {k: _cat([x[k] for x in xs]) for k in xs[0]}
     return type(xs[0])(_cat(list(o)) for o in zip(*xs)) if isinstance(xs[0], (list, tuple)) else torch.cat(xs).cpu()
 
 def _item(o, i:int):
-    "Item `i` of the batch `o` (a tensor, or a tuple of them), as a batch of one."
+    "Item `i` of the batch `o` (a tensor, or a tuple/list or dict of them), as a batch of one."
+    if isinstance(o, dict): return {k: _item(v, i) for k, v in o.items()}
     return type(o)(_item(x, i) for x in o) if isinstance(o, (list, tuple)) else o[i:i+1]
 
 def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Callable]=None)->list:
