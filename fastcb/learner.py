@@ -494,7 +494,7 @@ def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Calla
 
 Learner.validate, Learner.get_preds = _validate, _get_preds
 
-# %% ../nbs/05_learner.ipynb #2d1afadc
+# %% ../nbs/05_learner.ipynb #81551962
 def _freeze_to(self:Learner, n:int)->None:
     "Freeze layers up to layer group `n` (norm layers stay trainable if `train_bn`)."
     for g in self.layer_groups[:n]:
@@ -514,7 +514,7 @@ def _unfreeze(self:Learner)->None:
 
 Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
 
-# %% ../nbs/05_learner.ipynb #9af6806e
+# %% ../nbs/05_learner.ipynb #3feef4e1
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
     d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
@@ -534,7 +534,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
 
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 
-# %% ../nbs/05_learner.ipynb #9f4dfc49
+# %% ../nbs/05_learner.ipynb #ff53da20
 _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
 
 def _export(self:Learner, fname:str|Path='export.pkl')->Path:
