@@ -62,6 +62,9 @@ class Scheduler:
     "Used to \"step\" from start,end (`vals`) over `n_iter` iterations on a schedule defined by `func`"
     def __init__(self, vals:Union[Number, tuple], n_iter:int, func:Optional[AnnealFunc]=None):
         if n_iter < 1: raise ValueError(f"Scheduler needs n_iter >= 1, got {n_iter}")
+        if is_listy(vals) and len(vals) != 2:
+            raise ValueError(f"Scheduler takes a value or a (start, end) pair, got {len(vals)} values: for one value per layer group, "
+                             "give start and end as lists, e.g. ([1e-4, 1e-3, 1e-2], [1e-3, 1e-2, 1e-1])")
         start, end = (vals[0], vals[1]) if is_listy(vals) else (vals, 0)
         self.start, self.end = (np.array(v) if is_listy(v) else v for v in (start, end))   # one value per layer group
         self.n_iter = n_iter

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, functools, glob, inspect, math, os, pickle, re, tempfile, time
+import copy, functools, glob, inspect, math, os, pickle, re, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
@@ -16,7 +16,7 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify
-from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types
+from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -311,6 +311,13 @@ def _check_learner_args(data, model, opt_func)->None:
     if isinstance(opt_func, torch.optim.Optimizer) or not callable(opt_func):
         raise TypeError(f"opt_func must make the optimizer (e.g. torch.optim.SGD), got a {type(opt_func).__name__}: the Learner builds it over its layer groups")
 
+def _warn_left_out(model:nn.Module, layer_groups:list)->None:
+    "Warn about parameters of `model` in none of `layer_groups`: the optimizer would never update them."
+    seen = {id(p) for g in layer_groups for p in g.parameters()}
+    left = [n for n, p in model.named_parameters() if id(p) not in seen]
+    if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
+                           f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
+
 def _check_cb_fn(f)->Callable:
     "Check `f` can be called with a learner to make a callback."
     if isinstance(f, Callback): raise TypeError(f"callback_fns takes classes or functions called with the learner, got the instance {f!r}: put it in callbacks instead")
@@ -341,6 +348,7 @@ class Learner:
 
     def create_opt(self, lr:float|slice, wd:float=0.)->None:
         "Create optimizer with `lr` learning rate and `wd` weight decay."
+        _warn_left_out(self.model, self.layer_groups)
         self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
 
     def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
@@ -348,12 +356,13 @@ class Learner:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         self._check_train()
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
+        _check_rates('wd', listify(wd))
         kept = dict(vars(self))   # a refused resume leaves the learner as it was: the last fit's `learn.recorder` & co
         cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
-            if self.opt is None: self.create_opt(lr, wd)
-            elif sd is None: self.opt.lr, self.opt.wd = lr, wd   # a resume's optimizer state brings its own
+            if self.opt is None or len(self.opt.read_val('lr')) != len(self.layer_groups): self.create_opt(lr, wd)   # first fit, or new groups
+            elif sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
         try: state = start() if resume is None else self.load_checkpoint(resume, start)
         except BaseException: vars(self).clear(); vars(self).update(kept); raise
         fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
@@ -506,6 +515,8 @@ def _freeze_to(self:Learner, n:int)->None:
 
 def _freeze(self:Learner)->None:
     "Freeze up to the last layer group."
+    if len(self.layer_groups) < 2: raise ValueError("freeze trains only the last layer group, and this learner has one: split the model, "
+                                                    "e.g. Learner(..., layer_groups=[body, head]), or set learn.layer_groups")
     self.freeze_to(-1)
 
 def _unfreeze(self:Learner)->None:
@@ -514,7 +525,7 @@ def _unfreeze(self:Learner)->None:
 
 Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfreeze
 
-# %% ../nbs/05_learner.ipynb #3feef4e1
+# %% ../nbs/05_learner.ipynb #53e99bc9
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
     d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
@@ -534,7 +545,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
 
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 
-# %% ../nbs/05_learner.ipynb #ff53da20
+# %% ../nbs/05_learner.ipynb #14522710
 _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
 
 def _export(self:Learner, fname:str|Path='export.pkl')->Path:

@@ -8,7 +8,7 @@ Docs: https://fastcb.github.io/fastcb/optimizer.html.md"""
 from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
-import copy
+import copy, math, warnings
 import numpy as np
 import torch
 from torch import nn, optim
@@ -25,10 +25,23 @@ def lr_range(lr:float|slice|list|np.ndarray, n_groups:int)->float|list:
     "Spread `lr` over `n_groups` layer groups: a `slice` geometrically, a list or array as a list, a number as is."
     if isinstance(lr, slice):
         if lr.stop is None: raise ValueError(f"{lr} has no stop: write slice(start, stop) or slice(None, stop)")
-        if lr.start: return even_mults(lr.start, lr.stop, n_groups)
-        return [lr.stop/10]*(n_groups-1) + [lr.stop]
+        _check_rates('lr', [lr.stop])
+        if lr.start is None: return [lr.stop/10]*(n_groups-1) + [lr.stop]
+        _check_rates('lr', [lr.start], positive=True)   # spaced on a log scale
+        if lr.start > lr.stop: warnings.warn(f"lr={lr} gives the first layer group the largest lr: slice(start, stop) goes from the first group's to the last's")
+        return even_mults(lr.start, lr.stop, n_groups)
     if isinstance(lr, np.ndarray): lr = lr.tolist()
+    _check_rates('lr', listify(lr))
     return listify(lr, n_groups) if is_listy(lr) else lr
+
+def _check_rates(name:str, vals:list, positive:bool=False)->None:
+    "Refuse values of hyper-parameter `name` that are not numbers, or are negative (or 0 if `positive`), naming it."
+    if not vals: raise TypeError(f"{name} must be a number, a slice or one number per layer group, got none")
+    for v in vals:
+        try: f = math.nan if isinstance(v, (str, bytes)) else float(v)
+        except (TypeError, ValueError): f = math.nan
+        if math.isnan(f): raise TypeError(f"{name} must be a number, a slice or one number per layer group, got {v!r}")
+        if f < 0 or (positive and f == 0): raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
 
 # %% ../nbs/01_optimizer.ipynb #1698dd85
 # `_NormBase` is the base of every BatchNorm and InstanceNorm, lazy and sync ones included

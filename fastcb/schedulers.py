@@ -94,16 +94,19 @@ class OneCycleScheduler(GeneralScheduler):
     def on_train_begin(self, n_epochs:int, data, **kwargs:Any)->Optional[dict]:
         "Build the two phases for this fit, then start them."
         n = len(data.train_dl) * (self.tot_epochs or n_epochs)
-        a1 = max(1, int(n * self.pct_start))
+        a1 = max(1, int(n * self.pct_start)) if self.pct_start else 0   # pct_start=0: no warm-up at all
         lr_max = np.array(self.lr_max) if is_listy(self.lr_max) else self.lr_max
-        up, down = TrainingPhase(a1), TrainingPhase(max(1, n - a1))
+        up, down = TrainingPhase(max(1, a1)), TrainingPhase(max(1, n - a1))
         up.schedule_hp('lr', (lr_max/self.div_factor, lr_max), annealing_cos)
         down.schedule_hp('lr', (lr_max, lr_max/self.final_div), annealing_cos)
         if self.moms is not None:
             up.schedule_hp('mom', self.moms, annealing_cos)
             down.schedule_hp('mom', (self.moms[1], self.moms[0]), annealing_cos)
-        self.phases = [up, down]
-        return super().on_train_begin(n_epochs=n_epochs, data=data, **kwargs)
+        self.phases = [up, down] if a1 else [down]
+        try: return super().on_train_begin(n_epochs=n_epochs, data=data, **kwargs)
+        except AttributeError as e:
+            if self.moms is not None and "'mom'" in str(e): e.add_note("(OneCycleScheduler: for an optimizer without momentum, pass moms=None)")
+            raise
 
 # %% ../nbs/04_schedulers.ipynb #85c71636
 class LRFinder(Callback):
@@ -111,7 +114,9 @@ class LRFinder(Callback):
     fit_only = True
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
         if not (isinstance(num_it, int) and num_it > 0): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
-        if not 0 < start_lr < end_lr: raise ValueError(f"Need 0 < start_lr < end_lr for an exponential sweep, got start_lr={start_lr}, end_lr={end_lr}")
+        start, end = np.asarray(start_lr, dtype=float), np.asarray(end_lr, dtype=float)   # numbers, or one per layer group
+        if not (np.all(0 < start) and np.all(start < end)):
+            raise ValueError(f"Need 0 < start_lr < end_lr for an exponential sweep, got start_lr={start_lr}, end_lr={end_lr}")
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
 
     def on_train_begin(self, model, opt, **kwargs:Any)->dict:
