@@ -622,7 +622,8 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
     except Exception as e:
         _check_batch(out, yb)   # the usual cause, named
-        if isinstance(yb, (list, tuple)): _note_targets(e, len(yb), 'loss_func')
+        if isinstance(yb, (list, tuple)) and isinstance(e, TypeError):
+            e.add_note(f"(fastcb calls loss_func(output, *target) when the target is a tuple or list: here {len(yb)} target arguments)")
         raise
     if check and (not isinstance(loss, Tensor) or loss.ndim):
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
@@ -639,10 +640,6 @@ def _detach(o):
     "`o` (a tensor, or a tuple/list or dict of them: a model with several outputs) detached."
     if isinstance(o, dict): return {k: _detach(v) for k, v in o.items()}
     return type(o)(_detach(x) for x in o) if isinstance(o, (list, tuple)) else o.detach()
-
-def _note_targets(e:BaseException, n:int, what:str)->None:
-    "Note on a `TypeError` `e` that `what` gets a target of `n` parts as `n` arguments."
-    if isinstance(e, TypeError): e.add_note(f"(fastcb calls {what}(output, *target) when the target is a tuple or list: here {n} target arguments)")
 
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
