@@ -548,10 +548,21 @@ def _check_cb(cb)->Callback:
     return cb
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
+def _map_batch(f:Callable, o):
+    "`f` applied to each tensor of `o`: a tensor, or a tuple/list or dict of them (nested); anything else as it is."
+    if isinstance(o, (list, tuple)): return type(o)(_map_batch(f, x) for x in o)
+    if isinstance(o, dict): return {k: _map_batch(f, v) for k, v in o.items()}
+    return f(o) if isinstance(o, Tensor) else o
+
+def _first_tensor(o)->Optional[Tensor]:
+    "The first tensor of `o` (a tensor, or a tuple/list or dict of them), or None."
+    if isinstance(o, dict): o = list(o.values())
+    if isinstance(o, (list, tuple)): return _first_tensor(o[0]) if o else None
+    return o if isinstance(o, Tensor) else None
+
 def _bs(yb)->int:
     "The batch size of the target `yb`: a tensor, or a tuple/list or dict of them."
-    if isinstance(yb, dict): yb = next(iter(yb.values()))
-    return (yb[0] if isinstance(yb, (list, tuple)) else yb).shape[0]
+    return _first_tensor(yb).shape[0]
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
@@ -638,12 +649,11 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
 # %% ../nbs/02_callbacks.ipynb #caf02ba5
 def _detach(o):
     "`o` (a tensor, or a tuple/list or dict of them: a model with several outputs) detached."
-    if isinstance(o, dict): return {k: _detach(v) for k, v in o.items()}
-    return type(o)(_detach(x) for x in o) if isinstance(o, (list, tuple)) else o.detach()
+    return _map_batch(Tensor.detach, o)
 
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb`."
-    if isinstance(yb, (list, tuple)): yb = yb[0] if yb else None
+    yb = _first_tensor(yb)
     if isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim and out.shape[0] != yb.shape[0]:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify
 from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates
-from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs
+from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -32,10 +32,7 @@ def default_device()->torch.device:
 
 def to_device(b, device:torch.device):
     "Move tensor(s) `b` to `device` (asynchronously from pinned memory)."
-    if isinstance(b, Tensor): return b.to(device, non_blocking=True)
-    if isinstance(b, (list, tuple)): return type(b)(to_device(o, device) for o in b)
-    if isinstance(b, dict): return {k: to_device(v, device) for k,v in b.items()}
-    return b
+    return _map_batch(lambda t: t.to(device, non_blocking=True), b)
 
 class DeviceDataLoader:
     "Iterate over `dl`, moving each batch to `device`."
@@ -489,8 +486,7 @@ def _cat(xs:list):
 
 def _item(o, i:int):
     "Item `i` of the batch `o` (a tensor, or a tuple/list or dict of them), as a batch of one."
-    if isinstance(o, dict): return {k: _item(v, i) for k, v in o.items()}
-    return type(o)(_item(x, i) for x in o) if isinstance(o, (list, tuple)) else o[i:i+1]
+    return _map_batch(lambda t: t[i:i+1], o)
 
 def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Callable]=None)->list:
     "Return predictions and targets on `dl` (the validation set by default), with the loss of each item if `with_loss`."

@@ -38,9 +38,9 @@ def _check_rates(name:str, vals:list, positive:bool=False)->None:
     "Refuse values of hyper-parameter `name` that are not numbers, or are negative (or 0 if `positive`), naming it."
     if not vals: raise TypeError(f"{name} must be a number, a slice or one number per layer group, got none")
     for v in vals:
-        try: f = math.nan if isinstance(v, (str, bytes)) else float(v)
+        try: f = float(v)
         except (TypeError, ValueError): f = math.nan
-        if math.isnan(f): raise TypeError(f"{name} must be a number, a slice or one number per layer group, got {v!r}")
+        if isinstance(v, (str, bytes)) or math.isnan(f): raise TypeError(f"{name} must be a number, a slice or one number per layer group, got {v!r}")
         if f < 0 or (positive and f == 0): raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
 
 # %% ../nbs/01_optimizer.ipynb #1698dd85

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 import torch
 from torch import nn, Tensor
-from .callback import Callback
+from .callback import Callback, _map_batch
 
 # %% auto #0
 __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
@@ -19,10 +19,7 @@ _half_types = (torch.float16, torch.bfloat16)
 
 def to_float(o):
     "Cast the 16-bit floating tensors in `o` (a tensor, or a list/tuple/dict of them) to float32."
-    if isinstance(o, Tensor): return o.float() if o.dtype in _half_types else o
-    if isinstance(o, (list, tuple)): return type(o)(to_float(x) for x in o)
-    if isinstance(o, dict): return {k: to_float(v) for k, v in o.items()}
-    return o
+    return _map_batch(lambda t: t.float() if t.dtype in _half_types else t, o)
 
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
