@@ -62,13 +62,14 @@ class Scheduler:
     "Used to \"step\" from start,end (`vals`) over `n_iter` iterations on a schedule defined by `func`"
     def __init__(self, vals:Union[Number, tuple], n_iter:int, func:Optional[AnnealFunc]=None):
         if n_iter < 1: raise ValueError(f"Scheduler needs n_iter >= 1, got {n_iter}")
-        if is_listy(vals) and len(vals) != 2:
-            raise ValueError(f"Scheduler takes a value or a (start, end) pair, got {len(vals)} values: for one value per layer group, "
-                             "give start and end as lists, e.g. ([1e-4, 1e-3, 1e-2], [1e-3, 1e-2, 1e-1])")
-        start, end = (vals[0], vals[1]) if is_listy(vals) else (vals, 0)
+        pair = isinstance(vals, tuple)   # as in fastai v1: a tuple is (start, end), a list (or array) one value per layer group
+        if pair and len(vals) != 2:
+            raise ValueError(f"Scheduler takes a (start, end) tuple, got {len(vals)} values: for one value per layer group, "
+                             "give a list, or start and end as lists, e.g. ([1e-4, 1e-3, 1e-2], [1e-3, 1e-2, 1e-1])")
+        start, end = vals if pair else (vals, 0)
         self.start, self.end = (np.array(v) if is_listy(v) else v for v in (start, end))   # one value per layer group
         self.n_iter = n_iter
-        self.func = func if func is not None else annealing_linear if is_listy(vals) else annealing_no
+        self.func = func if func is not None else annealing_linear if pair else annealing_no
         self.n = 0
 
     def restart(self)->None: self.n = 0

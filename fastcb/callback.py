@@ -120,12 +120,17 @@ def get_rng_state(data=None)->dict:
     return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             'numpy': np.random.get_state(), 'random': random.getstate(), 'dl': [g.get_state() for g in _dl_generators(data)]}
 
-def set_rng_state(sd:dict, data=None)->None:
-    "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
+def _check_generators(sd:dict, data)->list:
+    "`data`'s dataloader generators, if there are as many as the random state `sd` has states for."
     gens = _dl_generators(data)
     if len(gens) != len(sd['dl']):
         raise ValueError(f"The saved random state has {len(sd['dl'])} dataloader generator(s), this data has {len(gens)}: "
                          "build the dataloaders as in the run that saved it (a shuffled DataLoader with generator=...)")
+    return gens
+
+def set_rng_state(sd:dict, data=None)->None:
+    "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
+    gens = _check_generators(sd, data)
     torch.set_rng_state(sd['torch'])
     if sd['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(sd['cuda'])
     np.random.set_state(sd['numpy']); random.setstate(sd['random'])
@@ -396,15 +401,19 @@ class CallbackHandler:
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
         if exception is not None: _note_bad_batch(exception, self.state['last_input'])
-        errors = []
+        errors = []   # (who, error)
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
-        except Exception as e: errors.append(e)
-        for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error
+        except Exception as e: errors.append(('the loss smoothing', e))
+        for plan in self.plans['train_end']:   # every callback cleans up, even after another one's error or a second Ctrl-C
             try: self.dispatch('train_end', [plan], {'exception': exception})
-            except Exception as e: errors.append(e)
-        if not errors: return
-        if exception is None: raise errors[0]
-        exception.add_note(f"(then on_train_end failed too: {type(errors[0]).__name__}: {errors[0]})")   # the training error goes on
+            except BaseException as e: errors.append((f'{plan[0].name}.on_train_end', e))
+        if self.interrupted and exception is None:   # a Ctrl-C after the last check, while the callbacks cleaned up
+            errors.append(('Ctrl-C', KeyboardInterrupt("Ctrl-C was pressed at the end of the fit, while the callbacks' on_train_end ran")))
+        stops = [e for _, e in errors if not isinstance(e, Exception)]   # an interrupt or exit must not be lost
+        main = stops[0] if stops else exception if exception is not None else errors[0][1] if errors else None
+        for who, e in errors:
+            if e is not main: main.add_note(f"(then {who} failed too: {type(e).__name__}: {e})")
+        if main is not exception: raise main   # else the training error goes on, from `fit`
 
     def _smooth(self)->None:
         "Add the losses kept since the last call to the smoothing, read with `_floats`, and set `smooth_loss`."
@@ -476,6 +485,7 @@ class CallbackHandler:
         now = dict(n_epochs=n_epochs, metrics=self.metrics_names())
         if data is not None and not is_distributed(): now['n_batches'] = _n_batches(data)   # else once the data is sharded
         _check_position(sd['position'], **now)
+        if data is not None and not is_distributed(): _check_generators(sd['rng'], data)
         mine, saved = self.keyed_callbacks(), sd['callbacks']
         lost = [k for k in saved if k not in mine]
         if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
@@ -538,6 +548,11 @@ def _check_metric(m)->Callable:
     if isinstance(m, type) and issubclass(m, Callback): raise TypeError(f"metrics takes functions or Callback instances, got the class {m.__name__}: pass {m.__name__}(...)")
     if not callable(m): raise TypeError(f"metric {m!r} is not callable: metrics takes functions (output, target -> value) or Callback instances")
     return m
+
+def _refuse_learner(o, name:str)->None:
+    "Refuse a Learner `o` given to callback `name`, which takes none (fastai v1's schedulers and MixedPrecision did)."
+    if hasattr(o, 'model') and hasattr(o, 'data') and hasattr(o, 'fit'):
+        raise TypeError(f"{name} takes no learner (fastai v1's did): pass {name}(...) in callbacks=[...] of the Learner or of fit")
 
 def _check_cb(cb)->Callback:
     "Check `cb` is a Callback instance, with an error that says what to pass instead."
@@ -715,8 +730,9 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
             exception = e
             raise
         finally:
-            cb_handler.on_train_end(exception)
-            if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
+            try: cb_handler.on_train_end(exception)
+            finally:
+                if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
 
 def _note_bad_batch(e:BaseException, xb)->None:
     "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), or `xb` is a string (a dict's key), say what a batch must be."

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, functools, glob, inspect, math, os, pickle, re, tempfile, time, warnings
+import copy, functools, glob, inspect, math, os, pickle, re, time, uuid, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
@@ -16,7 +16,7 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify
-from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates
+from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates, _split_norm
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -138,15 +138,20 @@ class LearnerCallback(Callback):
     def __post_init__(self): setattr(self.learn, self.cb_name, self)
     @property
     def cb_name(self)->str: return camel2snake(type(self).__name__)
+    def __getattr__(self, name:str):
+        "Reached only for an attribute the callback lacks: if the learner has it, say so (fastai v1 forwarded it there)."
+        learn = self.__dict__.get('learn')   # not `self.learn`: while unpickling there is none yet
+        hint = f": fastcb does not forward attributes to the learner, as fastai v1 did; write self.learn.{name}" if hasattr(learn, name) and learn is not None else ''
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
 
 # %% ../nbs/05_learner.ipynb #cbfb0423
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
-    order = 10  # after the schedulers: it records the hyper-parameters each batch actually uses
+    order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
     # not `fit_only`: it records `lr_find`'s search too (`recorder.plot`), and `validate` builds none (it is a `callback_fn`)
     def __init__(self, learn:Learner, add_time:bool=True):
         super().__init__(learn)
-        self.add_time = add_time
+        self.add_time, self.added_names = add_time, []
         self.lrs, self.moms, self.losses, self.val_losses, self.metrics, self.nb_batches = [], [], [], [], [], []
 
     def on_train_begin(self, pbar, metrics_names:list, opt, cb_handler, **kwargs:Any)->None:
@@ -155,10 +160,16 @@ class Recorder(LearnerCallback):
         self.pbar, self.cb_handler, self.read_lr = pbar, cb_handler, opt.reader('lr')
         try: self.read_mom = opt.reader('mom')
         except AttributeError: self.read_mom = None   # an optimizer without momentum
-        self.names = ['epoch', 'train_loss', 'valid_loss', *metrics_names] + (['time'] if self.add_time else [])
-        self.metrics_names = metrics_names
+        self.metrics_names = [*metrics_names, *self.added_names]
+        self.names = ['epoch', 'train_loss', 'valid_loss', *self.metrics_names] + (['time'] if self.add_time else [])
         self.lrs, self.moms, self.losses, self.val_losses, self.metrics, self.nb_batches = [], [], [], [], [], []
         if pbar is not None: pbar.write(self.names, table=True)
+
+    def add_metric_names(self, names:list[str])->None:
+        "Name the values a callback adds to `last_metrics`: in its `on_train_begin`, before the Recorder's (an order below -10), as in fastai v1."
+        if 'names' in vars(self): raise ValueError(f"add_metric_names({names!r}) comes after the Recorder's on_train_begin wrote the columns: "
+                                                   "call it from a callback with an order below the Recorder's -10 (fastai v1's recipe used -20)")
+        self.added_names += listify(names)
 
     def on_epoch_begin(self, **kwargs:Any)->None:
         self.start_epoch = time.time()
@@ -174,6 +185,9 @@ class Recorder(LearnerCallback):
 
     def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
         "Save the epoch's losses and metrics, and write a line of the table."
+        if len(last_metrics) - 1 > len(self.metrics_names):   # unnamed, a value would show under another column
+            raise ValueError(f"{len(last_metrics) - 1} metric values for the {len(self.metrics_names)} named {self.metrics_names}: a callback that adds to "
+                             "last_metrics names its values with learn.recorder.add_metric_names([...]) in its on_train_begin")
         self.nb_batches.append(num_batch)
         self.take_losses()
         self.val_losses.append(last_metrics[0])
@@ -193,8 +207,10 @@ class Recorder(LearnerCallback):
         if self.pbar is not None and not isinstance(self.pbar, SilentMasterBar): self.pbar.write(self.stats_row(stats), table=True)
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Take the losses of a last, unfinished epoch, and let the handler go."
+        "Take the losses of a last, unfinished epoch, keep one loss, lr and mom per batch, and let the handler go."
         self.take_losses()
+        n = len(self.lrs)   # a callback failing before this one at `on_backward_begin`: its batch's loss was kept, its lr not read
+        del self.losses[n:], self.moms[n:]
         self.cb_handler = None
 
     def state_dict(self)->dict:
@@ -248,7 +264,7 @@ def _plot_metrics(self:Recorder, return_fig:bool=False):
     n = len(self.metrics[0])
     fig, axs = _new_fig(n)
     axs = [axs] if n == 1 else axs
-    val_iter = np.cumsum(self.nb_batches)[-len(self.metrics):]
+    val_iter = [i for i, v in zip(np.cumsum(self.nb_batches), self.val_losses) if v is not None]   # epochs that validated have metrics
     for i, ax in enumerate(axs):
         ax.plot(val_iter, [m[i] for m in self.metrics], marker='o')
         ax.set_ylabel(self.metrics_names[i]); ax.set_xlabel('Batches processed')
@@ -288,9 +304,9 @@ def atomic_save(obj:Any, path:str|Path)->Path:
     "Save `obj` with `torch.save` to `path` atomically: a temporary file, fsync, then a rename."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:12]}.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f:
+        with open(tmp, 'xb') as f:   # not `mkstemp`, whose files only their owner can read: this one gets the umask's mode, as with torch.save
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
@@ -314,6 +330,27 @@ def _warn_left_out(model:nn.Module, layer_groups:list)->None:
     left = [n for n, p in model.named_parameters() if id(p) not in seen]
     if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
+
+def _check_groups(model:nn.Module, layer_groups:list)->None:
+    "Refuse `layer_groups` holding none of `model`'s parameters: the model was replaced, its groups were not."
+    seen = {id(p) for g in layer_groups for p in g.parameters()}
+    if not any(id(p) in seen for p in model.parameters()):
+        raise ValueError("None of the model's parameters is in learn.layer_groups: was learn.model replaced? "
+                         "Set learn.layer_groups too: [learn.model], or a list of its parts")
+
+def _opt_fits(opt:OptimWrapper, layer_groups:list)->bool:
+    "Does `opt` hold the params of `layer_groups`, group by group, as `OptimWrapper.create` split them? (Not after a new split or model.)"
+    pairs = opt._pairs()
+    return len(pairs) == len(layer_groups) and all({id(p) for pg in pair if pg is not None for p in pg['params']} == {id(p) for p in main + norm}
+                                                   for pair, (main, norm) in zip(pairs, _split_norm(layer_groups)))
+
+def _call_cb_fn(f:Callable, learn:Learner)->Callback:
+    "`f(learn)`: a callback of `learn`'s `callback_fns`; if that fails for want of a learner argument, say where such a callback goes."
+    try: return f(learn)
+    except TypeError as e:
+        name = getattr(getattr(f, 'func', f), '__name__', repr(f))
+        e.add_note(f"(callback_fns calls each with the learner: {name}(learn); a callback that takes no learner goes in callbacks=[{name}(...)])")
+        raise
 
 def _check_cb_fn(f)->Callable:
     "Check `f` can be called with a learner to make a callback."
@@ -354,15 +391,21 @@ class Learner:
         self._check_train()
         lr, wd = self.lr_range(lr), self.wd if wd is None else wd
         _check_rates('wd', listify(wd))
-        kept = dict(vars(self))   # a refused resume leaves the learner as it was: the last fit's `learn.recorder` & co
-        cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
+        kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
-            if self.opt is None or len(self.opt.read_val('lr')) != len(self.layer_groups): self.create_opt(lr, wd)   # first fit, or new groups
+            _check_groups(self.model, self.layer_groups)
+            if self.opt is None or not _opt_fits(self.opt, self.layer_groups): self.create_opt(lr, wd)   # first fit, or new groups or model
             elif sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
-        try: state = start() if resume is None else self.load_checkpoint(resume, start)
+        try:
+            cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
+            state = start() if resume is None else self.load_checkpoint(resume, start)
         except BaseException: vars(self).clear(); vars(self).update(kept); raise
-        fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
+        try: fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
+        except BaseException:
+            rec = getattr(self, 'recorder', None)   # it logs an lr at each step: none, no step was taken
+            if resume is None and rec is not None and not rec.lrs: vars(self).clear(); vars(self).update(kept)   # epochs=0, a tracker's unknown monitor...
+            raise
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
                       pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
@@ -380,14 +423,16 @@ class Learner:
         self._check_train()
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
         epochs = math.ceil(num_it / len(self.data.train_dl))
-        before = None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
+        opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
+        modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
         kept = [(cb, copy.deepcopy(sd)) for cb in self.callbacks if not cb.fit_only and (sd := cb.state_dict()) is not None]
         fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
         try: self.fit(epochs, start_lr, wd=wd, callbacks=cbs)
         finally:
             self.callback_fns, self.callbacks = fns, own
-            if before is not None: self.opt.load_state_dict(before)
+            if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
+            for m, mode in zip(self.model.modules(), modes): m.training = mode
             for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
 
     def _check_train(self)->None:
@@ -402,7 +447,7 @@ class Learner:
 
     def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
-        if fit_only: return [cb_fn(self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+        if fit_only: return [_call_cb_fn(cb_fn, self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
         kept = dict(vars(self))   # before the `callback_fns` set `learn.recorder`, `learn.csv_logger`...
         cbs = self.fit_callbacks()
         out = [cb for cb in cbs if cb.fit_only]
@@ -425,7 +470,11 @@ def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
 def _read(path:Path, what:str, **kwargs)->Any:
     "`torch.load` the `what` at `path`, with errors that say what is wrong with the file."
     if not path.exists(): raise FileNotFoundError(f"No {what} at {path}")
-    try: return torch.load(path, **kwargs)
+    try:
+        if zipfile.is_zipfile(path):   # torch.load reads the archive without checking its CRCs: a damaged tensor would load
+            with zipfile.ZipFile(path) as z: bad = z.testzip()
+            if bad is not None: raise ValueError(f"the data of {bad} does not match its checksum")
+        return torch.load(path, **kwargs)
     except Exception as e: raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
 
 def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->None:
@@ -440,7 +489,8 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if self.opt is None: self.create_opt(3e-3, self.wd)
         try: self.opt.load_state_dict(opt_sd)
-        except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e}") from e
+        except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
+                                                 "(to load the weights alone: with_opt=False)") from e
     self.model.load_state_dict(model_sd, strict=strict)
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
@@ -489,7 +539,7 @@ def _item(o, i:int):
     return _map_batch(lambda t: t[i:i+1], o)
 
 def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Callable]=None)->list:
-    "Return predictions and targets on `dl` (the validation set by default), with the loss of each item if `with_loss`."
+    "Return the model's raw outputs (`activ` of them if given) and the targets on `dl` (the validation set by default), with each item's loss if `with_loss`."
     preds, targs = [_cat(list(o)) for o in zip(*_one_pass(self, dl, average=False))]
     res = [activ(preds) if activ is not None else preds, targs]
     if not with_loss: return res

@@ -24,7 +24,7 @@ __all__ = ['CSVLogger', 'every_n', 'StopAfterNBatches', 'ActivationStats', 'plot
 # %% ../nbs/07_monitor.ipynb #77c340dc
 class CSVLogger(LearnerCallback):
     "A `LearnerCallback` that saves the history of metrics while training `learn` into `learn.path/filename.csv`."
-    order = 20  # after the Recorder (10) names the columns and converts the losses, and after the metrics (-20)
+    order = 20  # after the Recorder (-10) names the columns and converts the losses, and after the metrics (-20)
     fit_only = True
     exclude = ['learn', 'file', 'writer']
     def __init__(self, learn:Learner, filename:str='history', append:bool=False):
@@ -178,7 +178,7 @@ def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
 
 class ShowGraph(LearnerCallback):
     "Update a plot of lr, momentum and losses at each epoch end: in place in a notebook, and in the PNG file `fname` if given (else outside a notebook)."
-    order = 20  # after the Recorder (10), whose history it plots
+    order = 20  # after the Recorder (-10), whose history it plots
     fit_only = True
     exclude = ['learn', 'fig', 'handle']
     def __init__(self, learn:Learner, fname:Optional[str|Path]=None):

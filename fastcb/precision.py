@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 import torch
 from torch import nn, Tensor
-from .callback import Callback, _map_batch
+from .callback import Callback, _map_batch, _refuse_learner
 
 # %% auto #0
 __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
@@ -26,6 +26,7 @@ class MixedPrecision(Callback):
     order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
     exclude = ['scaler', 'autocast', 'opt', 'one']
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
+        _refuse_learner(dtype, 'MixedPrecision')
         if dtype is not None and dtype not in _half_types:
             raise ValueError(f"MixedPrecision: dtype must be torch.float16 or torch.bfloat16, got {dtype}")
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
@@ -69,9 +70,9 @@ class MixedPrecision(Callback):
     def on_step_end(self, **kwargs:Any)->None:
         "Step through the scaler (skipped on overflow) and update the scale, counting skipped steps."
         if not self.step_pending: return
-        self.step_pending = False
         self.scaler.step(self.opt)
         self.scaler.update()
+        self.step_pending = False   # only now: a step that failed (out of memory...) leaves the scaler to be reset too
         self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
 
     def on_batch_end(self, last_loss:Tensor, train:bool, **kwargs:Any)->Optional[dict]:
@@ -82,7 +83,7 @@ class MixedPrecision(Callback):
     def on_train_end(self, **kwargs:Any)->None:
         "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came."
         self._exit()
-        if self.step_pending:   # an error between `unscale_` and the step: a new scaler with the same scale, or the next fit's `unscale_` fails
+        if self.step_pending:   # an error between `unscale_` and the scale's update: a new scaler with the same scale, or the next fit's `unscale_` fails
             sd, self.step_pending = self.scaler.state_dict(), False
             self.scaler = torch.amp.GradScaler(self.device_type); self.scaler.load_state_dict(sd)
 

@@ -8,7 +8,7 @@ Docs: https://fastcb.github.io/fastcb/rnn.html.md"""
 from __future__ import annotations
 from typing import Any
 from torch import Tensor
-from .callback import Callback
+from .callback import Callback, _refuse_learner
 
 # %% auto #0
 __all__ = ['RNNRegularizer']
@@ -23,6 +23,7 @@ class RNNRegularizer(Callback):
     order = -5  # before the callbacks that rescale the loss: GradientAccumulation (0), MixedPrecision (5)
     exclude = ['raw_out', 'out']
     def __init__(self, alpha:float=2., beta:float=1.):
+        _refuse_learner(alpha, 'RNNRegularizer')
         self.alpha, self.beta, self.raw_out, self.out = alpha, beta, None, None
 
     def on_loss_begin(self, last_output, train:bool, **kwargs:Any)->dict:

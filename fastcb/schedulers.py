@@ -12,7 +12,7 @@ import numpy as np
 from torch import optim
 from .core import is_listy
 from .optimizer import _hps
-from .callback import Callback
+from .callback import Callback, _refuse_learner
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
@@ -23,7 +23,7 @@ class TrainingPhase:
     "Schedule hyper-parameters for a phase of `length` iterations."
     def __init__(self, length:int): self.length, self.scheds, self.n = length, {}, 0
     def schedule_hp(self, name:str, vals, anneal:Optional[AnnealFunc]=None)->TrainingPhase:
-        "Add a schedule for hyper-parameter `name` from `vals` (start, end) with `anneal`."
+        "Add a schedule for hyper-parameter `name` from `vals`, a (start, end) tuple or a constant (a list: per layer group), with `anneal`."
         if name not in _hps: raise ValueError(f"Unknown hyper-parameter '{name}': a phase can schedule {', '.join(_hps)}")
         self.scheds[name] = Scheduler(vals, self.length, anneal)
         return self
@@ -46,6 +46,7 @@ class GeneralScheduler(Callback):
     "Schedule hyper-parameters according to `phases`, starting at `start_epoch` if given."
     fit_only = True   # `learn.validate()` and `lr_find` must not set the optimizer to the schedule's start
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
+        _refuse_learner(phases, type(self).__name__)
         self.phases, self.start_epoch = list(phases), start_epoch
 
     def on_train_begin(self, opt, data, iteration:int, n_epochs:int, epoch:int, **kwargs:Any)->Optional[dict]:
@@ -81,6 +82,7 @@ class OneCycleScheduler(GeneralScheduler):
     "Manage 1-Cycle style training as outlined in Leslie Smith's paper."
     def __init__(self, lr_max:float, moms:Optional[tuple]=(0.95, 0.85), div_factor:float=25., pct_start:float=0.3,
                  final_div:Optional[float]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None):
+        _refuse_learner(lr_max, 'OneCycleScheduler')
         super().__init__([], start_epoch)
         if not 0 <= pct_start <= 1: raise ValueError(f"pct_start={pct_start} must be in [0, 1]: the fraction of the cycle spent raising the lr")
         if not div_factor > 0: raise ValueError(f"div_factor={div_factor} must be > 0: the cycle starts at lr_max/div_factor")
@@ -100,7 +102,7 @@ class OneCycleScheduler(GeneralScheduler):
         up.schedule_hp('lr', (lr_max/self.div_factor, lr_max), annealing_cos)
         down.schedule_hp('lr', (lr_max, lr_max/self.final_div), annealing_cos)
         if self.moms is not None:
-            up.schedule_hp('mom', self.moms, annealing_cos)
+            up.schedule_hp('mom', tuple(self.moms), annealing_cos)   # a pair, even given as a list
             down.schedule_hp('mom', (self.moms[1], self.moms[0]), annealing_cos)
         self.phases = [up, down] if a1 else [down]
         try: return super().on_train_begin(n_epochs=n_epochs, data=data, **kwargs)
@@ -113,6 +115,7 @@ class LRFinder(Callback):
     "Explore lr from `start_lr` to `end_lr` over `num_it` iterations, then restore the model and optimizer."
     fit_only = True
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
+        _refuse_learner(start_lr, 'LRFinder')
         if not (isinstance(num_it, int) and num_it > 0): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
         start, end = np.asarray(start_lr, dtype=float), np.asarray(end_lr, dtype=float)   # numbers, or one per layer group
         if not (np.all(0 < start) and np.all(start < end)):

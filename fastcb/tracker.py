@@ -20,7 +20,7 @@ __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'Red
 # %% ../nbs/06_tracker.ipynb #6168e207
 class TrackerCallback(LearnerCallback):
     "A `LearnerCallback` that keeps track of the best value in `monitor`."
-    order = 20  # after the metrics (always first) fill `last_metrics` and the Recorder (10) sets its column names
+    order = 20  # after the metrics (always first) fill `last_metrics` and the Recorder (-10) sets its column names
     fit_only = True
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0.):
         super().__init__(learn)
@@ -60,7 +60,7 @@ class TrackerCallback(LearnerCallback):
 # %% ../nbs/06_tracker.ipynb #80765d80
 class EarlyStoppingCallback(TrackerCallback):
     "A `TrackerCallback` that terminates training when `monitor` stops improving for more than `patience` epochs."
-    order = 30  # after the metrics (-20) and the Recorder (10); stop_training is read after every callback's on_epoch_end
+    order = 30  # after the metrics (-20) and the Recorder (-10); stop_training is read after every callback's on_epoch_end
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0., patience:int=0):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         self.patience, self.wait, self.stopped_epoch = patience, 0, None
@@ -82,7 +82,7 @@ class EarlyStoppingCallback(TrackerCallback):
 # %% ../nbs/06_tracker.ipynb #a23ae790
 class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
-    order = 20  # after the metrics (always first) and the Recorder (10); it sees the epoch that stops training whatever its order
+    order = 20  # after the metrics (always first) and the Recorder (-10); it sees the epoch that stops training whatever its order
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
@@ -101,8 +101,8 @@ class SaveModelCallback(TrackerCallback):
             return
         current = self.get_monitor_value(smooth_loss, last_metrics)
         if current is None or not self.is_better(current): return
-        self.best, self.best_epoch = current, epoch
         self.learn.save(self.fname)   # every rank calls it: under `to_distributed` saving is collective (rank 0 writes)
+        self.best, self.best_epoch = current, epoch   # once saved: after a failed save, nothing of this fit is loaded back
 
     def on_train_end(self, exception:Optional[BaseException], **kwargs:Any)->None:
         "Load the best model back (if one was saved during this training)."
@@ -113,7 +113,7 @@ class SaveModelCallback(TrackerCallback):
 # %% ../nbs/06_tracker.ipynb #609009e6
 class ReduceLROnPlateauCallback(TrackerCallback):
     "A `TrackerCallback` that reduces the learning rate when `monitor` stops improving for more than `patience` epochs."
-    order = 20  # after the metrics (always first) and the Recorder (10); the new lr is used (and logged) from the next batch
+    order = 20  # after the metrics (always first) and the Recorder (-10); the new lr is used (and logged) from the next batch
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', patience:int=0, factor:float=0.2,
                  min_delta:float=0., min_lr:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
