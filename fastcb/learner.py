@@ -141,7 +141,7 @@ class LearnerCallback(Callback):
     def __getattr__(self, name:str):
         "Reached only for an attribute the callback lacks: if the learner has it, say so (fastai v1 forwarded it there)."
         learn = self.__dict__.get('learn')   # not `self.learn`: while unpickling there is none yet
-        hint = f": fastcb does not forward attributes to the learner, as fastai v1 did; write self.learn.{name}" if hasattr(learn, name) and learn is not None else ''
+        hint = f": fastcb does not forward attributes to the learner, as fastai v1 did; write self.learn.{name}" if learn is not None and hasattr(learn, name) else ''
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
 
 # %% ../nbs/05_learner.ipynb #cbfb0423
