@@ -16,7 +16,7 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify
-from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates, _split_norm
+from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -333,16 +333,21 @@ def _warn_left_out(model:nn.Module, layer_groups:list)->None:
 
 def _check_groups(model:nn.Module, layer_groups:list)->None:
     "Refuse `layer_groups` holding none of `model`'s parameters: the model was replaced, its groups were not."
+    if any(g is model for g in layer_groups): return   # the usual case, at no cost: torch walks parameters in Python
     seen = {id(p) for g in layer_groups for p in g.parameters()}
     if not any(id(p) in seen for p in model.parameters()):
         raise ValueError("None of the model's parameters is in learn.layer_groups: was learn.model replaced? "
                          "Set learn.layer_groups too: [learn.model], or a list of its parts")
 
 def _opt_fits(opt:OptimWrapper, layer_groups:list)->bool:
-    "Does `opt` hold the params of `layer_groups`, group by group, as `OptimWrapper.create` split them? (Not after a new split or model.)"
-    pairs = opt._pairs()
-    return len(pairs) == len(layer_groups) and all({id(p) for pg in pair if pg is not None for p in pg['params']} == {id(p) for p in main + norm}
-                                                   for pair, (main, norm) in zip(pairs, _split_norm(layer_groups)))
+    "Does `opt` hold the params of `layer_groups`, group by group (each param in its first group), as `create_opt` built it? (Not after a new split or model.)"
+    pairs, seen = opt._pairs(), set()
+    if len(pairs) != len(layer_groups): return False
+    for pair, lg in zip(pairs, layer_groups):
+        mine = {id(p) for p in lg.parameters()} - seen
+        if mine != {id(p) for pg in pair if pg is not None for p in pg['params']}: return False   # main and norm params
+        seen |= mine
+    return True
 
 def _call_cb_fn(f:Callable, learn:Learner)->Callback:
     "`f(learn)`: a callback of `learn`'s `callback_fns`; if that fails for want of a learner argument, say where such a callback goes."
