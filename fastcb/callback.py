@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
-from .core import listify, is_distributed
+from .core import listify, is_distributed, camel2snake
 
 # %% auto #0
 __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state', 'set_rng_state', 'call_plan',
@@ -110,7 +110,8 @@ def _dl_generators(data)->list:
     gens = []
     for dl in (getattr(data, 'train_dl', None), getattr(data, 'valid_dl', None)):
         dl = getattr(dl, 'dl', dl)   # unwrap a device wrapper
-        for o in (dl, getattr(dl, 'sampler', None), getattr(getattr(dl, 'batch_sampler', None), 'sampler', None)):
+        bs = getattr(dl, 'batch_sampler', None)
+        for o in (dl, getattr(dl, 'sampler', None), bs, getattr(bs, 'sampler', None)):   # a batch sampler may shuffle with its own
             g = getattr(o, 'generator', None)
             if isinstance(g, torch.Generator) and all(g is not h for h in gens): gens.append(g)
     return gens
@@ -393,10 +394,20 @@ class CallbackHandler:
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
         self.state['last_metrics'] = [val_loss]
-        self.dispatch('epoch_end', self.cb_plans['epoch_end'] if val_loss is None else None)   # no validation: no metric to add
+        if val_loss is not None:   # else no metric to add
+            for plan in self.plans['epoch_end'][:len(self.plans['epoch_end']) - len(self.cb_plans['epoch_end'])]: self._add_metric(plan)
+        self.dispatch('epoch_end', self.cb_plans['epoch_end'])
         self.state['epoch'] += 1
         if self.interrupted: self._interrupt(f"epoch {self.state['epoch'] - 1}")
         return self.state['stop_training']
+
+    def _add_metric(self, plan:tuple)->None:
+        "Call a metric's `on_epoch_end` (its `plan`), which must add one value to `last_metrics`: else every later column would shift."
+        n = len(self.state['last_metrics'])
+        self.dispatch('epoch_end', [plan])
+        if len(self.state['last_metrics']) != n + 1:
+            raise ValueError(f"Metric {plan[0].name} added {len(self.state['last_metrics']) - n} values to last_metrics at on_epoch_end: a metric adds "
+                             "exactly one (None when it has none this epoch), as last_metrics + [value]")
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
@@ -477,7 +488,7 @@ class CallbackHandler:
 
     def metrics_names(self)->list[str]:
         "The names of the metrics, as the results table shows them: a repeated name gets `_1`, `_2`... (two heads' `partial`s of one function)."
-        names = [getattr(m, 'name', type(m).__name__) for m in self.metrics]
+        names = [_metric_name(m) for m in self.metrics]
         return [f'{n}_{names[:i].count(n)}' if n in names[:i] else n for i, n in enumerate(names)]
 
     def check_resume(self, sd:dict, n_epochs:int, data=None)->None:
@@ -542,6 +553,10 @@ class _SkipDL:
                 raise ValueError(f"Resuming after batch {self.k} of an epoch, but the training dataloader has only {i} batches")
         set_rng_state(self.rng, self.data)
         yield from it
+
+def _metric_name(m:Callback)->str:
+    "A metric's column: the `name` it sets, else its class's in snake_case (`MeanAbsoluteError`: mean_absolute_error), as in fastai v1."
+    return camel2snake(type(m).__name__) if type(m).name is Callback.name and 'name' not in vars(m) else m.name
 
 def _check_metric(m)->Callable:
     "Check `m` is a metric function, with an error that says what to pass instead."
@@ -629,10 +644,15 @@ def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     if silent: return SilentMasterBar(range(epochs))
     return master_bar(range(epochs)) if IN_NOTEBOOK or sys.stdout.isatty() else TableBar(range(epochs))
 
+def _has_len(dl)->bool:
+    "Can `len(dl)` be read? (A DataLoader over an IterableDataset has `__len__`, which raises.)"
+    try: len(dl); return True
+    except TypeError: return False
+
 def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."
     if pbar is None or isinstance(pbar, TableBar): return gen
-    bar = progress_bar(gen, parent=pbar)
+    bar = progress_bar(gen, parent=pbar, total=None if _has_len(gen) else 'noinfer')   # a bar without a total: a generator, an IterableDataset
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
 

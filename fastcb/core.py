@@ -6,10 +6,11 @@ Docs: https://fastcb.github.io/fastcb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5ba781a8
 from __future__ import annotations
+import functools, re
 from typing import Any
 
 # %% auto #0
-__all__ = ['is_listy', 'ifnone', 'listify', 'even_mults', 'is_distributed', 'is_main_process', 'barrier']
+__all__ = ['is_listy', 'ifnone', 'listify', 'camel2snake', 'even_mults', 'is_distributed', 'is_main_process', 'barrier']
 
 # %% ../nbs/00_core.ipynb #b797037b
 def is_listy(x:Any)->bool:
@@ -30,14 +31,20 @@ def listify(p:Any=None, q:Any=None)->list:
     if q is not None and len(p) != n: raise ValueError(f"List of length {len(p)} does not match the {n} expected (one per layer group)")
     return p
 
-# %% ../nbs/00_core.ipynb #d47285b1
+# %% ../nbs/00_core.ipynb #c47a57a9
+@functools.lru_cache(maxsize=None)   # each fit names its callbacks; two regex substitutions cost ~50 µs
+def camel2snake(name:str)->str:
+    "Convert CamelCase `name` to snake_case."
+    return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)).lower()
+
+# %% ../nbs/00_core.ipynb #46fac282
 def even_mults(start:float, stop:float, n:int)->list[float]:
     "Build `n` values from `start` to `stop` evenly spaced on a log scale."
     if n == 1: return [stop]
     mult = (stop/start) ** (1/(n-1))
     return [start * mult**i for i in range(n)]
 
-# %% ../nbs/00_core.ipynb #610cac3a
+# %% ../nbs/00_core.ipynb #2e017f23
 def is_distributed()->bool:
     "`True` inside an initialised `torch.distributed` process group (a torch built without it has none)."
     import torch.distributed as dist

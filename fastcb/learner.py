@@ -15,15 +15,15 @@ import torch
 from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
-from .core import listify
+from .core import listify, camel2snake
 from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates
-from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch
+from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
 __all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'digits_cnn', 'accuracy',
-           'error_rate', 'camel2snake', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner',
-           'load_callback', 'load_learner']
+           'error_rate', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner', 'load_callback',
+           'load_learner']
 
 # %% ../nbs/05_learner.ipynb #3c749273
 def default_device()->torch.device:
@@ -43,10 +43,15 @@ class DeviceDataLoader:
     @property
     def dataset(self): return self.dl.dataset
 
+_train_only = ('shuffle', 'sampler', 'batch_sampler', 'drop_last', 'generator')   # DataLoader options `DataBunch.create` gives the training set only
+
 class DataBunch:
     "Bind `train_dl` and `valid_dl` with the `device` their batches go to, and a `path` to save things in."
     def __init__(self, train_dl, valid_dl=None, device:Optional[torch.device|str]=None, path:str|Path='.'):
         self.device = torch.device(device) if device is not None else default_device()
+        for name, dl in (('train_dl', train_dl), ('valid_dl', valid_dl)):
+            if hasattr(dl, '__next__'): raise TypeError(f"{name} is an iterator ({type(dl).__name__}), used up after one epoch: pass something that "
+                                                        "starts over at each `iter()`: a DataLoader, or a list of batches")
         if _empty(train_dl):
             raise ValueError("train_dl is empty: it yields no batch (an empty dataset, or drop_last with fewer items than batch_size?)")
         if _empty(valid_dl):
@@ -59,10 +64,12 @@ class DataBunch:
 
     @classmethod
     def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
-        "Create a `DataBunch` from datasets: the training set shuffled, the validation set in order at twice `bs`."
+        "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order at twice `bs`; `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."
         device = torch.device(device) if device is not None else default_device()
         kw = dict(num_workers=num_workers, pin_memory=device.type == 'cuda', **dl_kwargs)
-        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, **kw)
+        train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
+        if not {'sampler', 'batch_sampler'} & set(train_only): train_only.setdefault('shuffle', True)
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, **train_only, **kw)
         valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=bs*2, **kw)
         return cls(train_dl, valid_dl, device, path)
 
@@ -125,11 +132,6 @@ def error_rate(input:Tensor, targs:Tensor)->Tensor:
     return 1 - accuracy(input, targs)
 
 # %% ../nbs/05_learner.ipynb #65140bb9
-@functools.lru_cache(maxsize=None)   # each fit names its LearnerCallbacks; two regex substitutions cost ~50 µs
-def camel2snake(name:str)->str:
-    "Convert CamelCase `name` to snake_case."
-    return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)).lower()
-
 @dataclass(eq=False, repr=False)   # found by identity, shown by name: as any callback
 class LearnerCallback(Callback):
     "Base class for creating callbacks for a `Learner`: a dataclass, so a subclass may be one too, as in fastai v1."
@@ -145,6 +147,12 @@ class LearnerCallback(Callback):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
 
 # %% ../nbs/05_learner.ipynb #cbfb0423
+def _number(v):
+    "`v` as a Python number (None as it is), refusing a value that is not one."
+    if v is None or isinstance(v, (int, float)): return v
+    try: return float(v)
+    except (TypeError, ValueError) as e: raise ValueError(f"A metric value must be a number or a one-element tensor, got {v!r}") from e
+
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
@@ -167,8 +175,10 @@ class Recorder(LearnerCallback):
 
     def add_metric_names(self, names:list[str])->None:
         "Name the values a callback adds to `last_metrics`: in its `on_train_begin`, before the Recorder's (an order below -10), as in fastai v1."
-        if 'names' in vars(self): raise ValueError(f"add_metric_names({names!r}) comes after the Recorder's on_train_begin wrote the columns: "
-                                                   "call it from a callback with an order below the Recorder's -10 (fastai v1's recipe used -20)")
+        if 'names' in vars(self):
+            if getattr(self, 'cb_handler', None) is None: return   # its fit is over: a `validate` pass, which writes no table
+            raise ValueError(f"add_metric_names({names!r}) comes after the Recorder's on_train_begin wrote the columns: "
+                             "call it from a callback with an order below the Recorder's -10 (fastai v1's recipe used -20)")
         self.added_names += listify(names)
 
     def on_epoch_begin(self, **kwargs:Any)->None:
@@ -188,12 +198,14 @@ class Recorder(LearnerCallback):
         if len(last_metrics) - 1 > len(self.metrics_names):   # unnamed, a value would show under another column
             raise ValueError(f"{len(last_metrics) - 1} metric values for the {len(self.metrics_names)} named {self.metrics_names}: a callback that adds to "
                              "last_metrics names its values with learn.recorder.add_metric_names([...]) in its on_train_begin")
+        last_metrics = [_number(v) for v in last_metrics]   # a metric callback's value may be a one-element tensor or array
         self.nb_batches.append(num_batch)
         self.take_losses()
         self.val_losses.append(last_metrics[0])
         if len(last_metrics) > 1: self.metrics.append(list(last_metrics[1:]))
         train_loss = self.losses[-1] if num_batch else None
-        self.format_stats([epoch, train_loss] + list(last_metrics))
+        self.last_stats = [epoch, train_loss, *last_metrics]   # the row of the table, and of CSVLogger's file
+        self.format_stats(self.last_stats)
 
     def stats_row(self, stats:list)->list[str]:
         "Format `stats` as a row of the results table: 6 decimals, '#na#' where missing, then the epoch's time."
@@ -319,7 +331,8 @@ def atomic_save(obj:Any, path:str|Path)->Path:
 # %% ../nbs/05_learner.ipynb #25866364
 def _check_learner_args(data, model, opt_func)->None:
     "Check the Learner's first arguments are what they should be, naming the one that is not."
-    if not hasattr(data, 'train_dl'): raise TypeError(f"data must be a DataBunch (with train_dl and valid_dl), got {type(data).__name__}: Learner(data, model, ...)")
+    if not hasattr(data, 'train_dl') or not hasattr(data, 'device'):
+        raise TypeError(f"data must be a DataBunch (train_dl, valid_dl and the device), got {type(data).__name__}: Learner(DataBunch(train_dl, valid_dl), model, ...)")
     if not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}: Learner(data, model, ...)")
     if isinstance(opt_func, torch.optim.Optimizer) or not callable(opt_func):
         raise TypeError(f"opt_func must make the optimizer (e.g. torch.optim.SGD), got a {type(opt_func).__name__}: the Learner builds it over its layer groups")
@@ -427,7 +440,7 @@ class Learner:
         "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
         self._check_train()
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
-        epochs = math.ceil(num_it / len(self.data.train_dl))
+        epochs = math.ceil(num_it / len(self.data.train_dl)) if _has_len(self.data.train_dl) else num_it   # LRFinder stops the fit after num_it batches
         opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
@@ -511,7 +524,7 @@ Learner.save, Learner.load = _save, _load
 # %% ../nbs/05_learner.ipynb #8dd54e7c
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
-    dl = self.data.valid_dl if dl is None else dl
+    dl = self.data.valid_dl if dl is None else dl if isinstance(dl, DeviceDataLoader) else self.data._on_device(dl)   # batches on the model's device
     metrics = (self.metrics if metrics is None else metrics) if average else []
     cb_handler = CallbackHandler([cb for cb in self.callbacks if not cb.fit_only] + listify(callbacks), metrics)
     exception, training = None, self.model.training   # called inside a fit (a callback's check every n batches), it goes on training

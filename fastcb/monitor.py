@@ -71,7 +71,10 @@ class CSVLogger(LearnerCallback):
         "Write the epoch's row, as the results table shows it, and flush it to disk."
         if self.file is None: return
         rec = self.learn.recorder
-        self.writer.writerow(rec.stats_row([epoch, rec.losses[-1] if num_batch else None, *last_metrics]))
+        if len(last_metrics) + 2 != len(rec.last_stats):
+            raise ValueError(f"A callback after the Recorder (order -10) changed last_metrics ({len(rec.last_stats) - 2} values when the Recorder wrote "
+                             f"the row, {len(last_metrics)} now): give it an order below -10 and name its value with learn.recorder.add_metric_names")
+        self.writer.writerow(rec.stats_row(rec.last_stats))
         self.file.flush()
         self.rows += 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 import torch
 from torch import nn, Tensor
-from .callback import Callback, _map_batch, _refuse_learner
+from .callback import Callback, _map_batch, _refuse_learner, _has_len
 
 # %% auto #0
 __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
@@ -135,7 +135,7 @@ class GradientAccumulation(Callback):
         "Read the number of batches of the epoch (none to read in `Learner.validate` after `load_learner`)."
         dl = data.train_dl
         if dl is None: return
-        if not hasattr(dl, '__len__'): raise TypeError("GradientAccumulation needs a train_dl with a length, to step at the end of the epoch")
+        if not _has_len(dl): raise TypeError("GradientAccumulation needs len(train_dl), to step at the end of the epoch: this one has none (an IterableDataset?)")
         self.n_batch = len(dl)
 
     def group_size(self, num_batch:int)->int:

@@ -12,7 +12,7 @@ import numpy as np
 from torch import optim
 from .core import is_listy
 from .optimizer import _hps
-from .callback import Callback, _refuse_learner
+from .callback import Callback, _refuse_learner, _has_len
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
@@ -57,7 +57,7 @@ class GeneralScheduler(Callback):
         self.opt, self.idx_s = opt, 0
         for p in self.phases: p.restart()
         self.phases[0].set_start(opt)
-        for _ in range(iteration + start * len(data.train_dl)): self.on_batch_end(train=True)
+        for _ in range(iteration + (start * len(data.train_dl) if start else 0)): self.on_batch_end(train=True)   # no len() needed unless skipping epochs
         return {'epoch': start} if start > epoch else None   # skip to it (a resumed fit is there already)
 
     def on_batch_end(self, train:bool, **kwargs:Any)->Optional[dict]:
@@ -95,6 +95,8 @@ class OneCycleScheduler(GeneralScheduler):
 
     def on_train_begin(self, n_epochs:int, data, **kwargs:Any)->Optional[dict]:
         "Build the two phases for this fit, then start them."
+        if not _has_len(data.train_dl): raise TypeError("OneCycleScheduler needs len(train_dl) to plan the cycle: this one has none (an IterableDataset?); "
+                                                        "give the dataset a __len__, or schedule phases of known length with GeneralScheduler")
         n = len(data.train_dl) * (self.tot_epochs or n_epochs)
         a1 = max(1, int(n * self.pct_start)) if self.pct_start else 0   # pct_start=0: no warm-up at all
         lr_max = np.array(self.lr_max) if is_listy(self.lr_max) else self.lr_max

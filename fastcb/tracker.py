@@ -18,6 +18,17 @@ from .learner import Learner, LearnerCallback
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
 
 # %% ../nbs/06_tracker.ipynb #6168e207
+_max_words = ('acc', 'auc', 'roc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'dice', 'iou', 'jaccard', 'kappa', 'score', 'corr')
+_min_words = ('err', 'mae', 'mse', 'mape', 'perplexity', 'entropy', 'nll', 'kl_div', 'distance')
+
+def _auto_mode(monitor:str)->str:
+    "Whether `monitor` improves as it falls ('min': a loss, an error) or rises ('max': an accuracy, a score), from its name."
+    m = monitor.lower()
+    if 'loss' in m or 'error' in m: return 'min'
+    if any(w in m for w in _max_words): return 'max'
+    if any(w in m for w in _min_words): return 'min'
+    raise ValueError(f"mode='auto' cannot tell from its name whether {monitor!r} improves as it falls or rises: pass mode='min' or mode='max'")
+
 class TrackerCallback(LearnerCallback):
     "A `LearnerCallback` that keeps track of the best value in `monitor`."
     order = 20  # after the metrics (always first) fill `last_metrics` and the Recorder (-10) sets its column names
@@ -25,7 +36,7 @@ class TrackerCallback(LearnerCallback):
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0.):
         super().__init__(learn)
         if mode not in ('auto', 'min', 'max'): raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if mode == 'auto': mode = 'min' if 'loss' in monitor or 'error' in monitor else 'max'
+        if mode == 'auto': mode = _auto_mode(monitor)
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
         self.best:Optional[float] = None
 
@@ -140,7 +151,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
 
 # %% ../nbs/06_tracker.ipynb #5d716296
 class TerminateOnNaNCallback(Callback):
-    "A `Callback` that terminates training if the loss is NaN or infinite, keeping the last finite weights."
+    "A `Callback` that terminates training at the first NaN or infinite loss, before its backward pass and step."
     order = 100  # last at on_backward_begin: it checks the loss after every callback that changes it
     fit_only = True
     def __init__(self): self.stopped = None
