@@ -248,10 +248,10 @@ class CallbackHandler:
         self.smooth_at = set()   # the events before which to `_smooth`
         n = len(self.metrics)   # the metrics come first (see `set_dl`)
         # `cb_plans`: the plans less the metrics': for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
-        mets, self.cb_plans = self._plans_of(self.callbacks[:n]), self._plans_of(self.callbacks[n:])
-        self.plans = {e: mets[e] + self.cb_plans[e] for e in _events}
+        self.met_plans, self.cb_plans = self._plans_of(self.callbacks[:n]), self._plans_of(self.callbacks[n:])
+        self.plans = {e: self.met_plans[e] + self.cb_plans[e] for e in _events}
         self.bare = {e: self._bare(e) for e in _batch_events}
-        self.valid_begin = self.plans['batch_begin'] if mets['batch_begin'] else None   # a metric takes validation batches' begin: by `dispatch`
+        self.valid_begin = self.plans['batch_begin'] if self.met_plans['batch_begin'] else None   # a metric takes validation batches' begin: by `dispatch`
 
     def _plans_of(self, cbs:list)->dict:
         "For each event, `(cb, method, how, get)` of each of `cbs` implementing it, in order; add where they read `smooth_loss` to `smooth_at`."
@@ -395,7 +395,7 @@ class CallbackHandler:
         "Epoch is done, process `val_loss`: returns whether to stop training."
         self.state['last_metrics'] = [val_loss]
         if val_loss is not None:   # else no metric to add
-            for plan in self.plans['epoch_end'][:len(self.plans['epoch_end']) - len(self.cb_plans['epoch_end'])]: self._add_metric(plan)
+            for plan in self.met_plans['epoch_end']: self._add_metric(plan)
         self.dispatch('epoch_end', self.cb_plans['epoch_end'])
         self.state['epoch'] += 1
         if self.interrupted: self._interrupt(f"epoch {self.state['epoch'] - 1}")

@@ -150,8 +150,8 @@ class LearnerCallback(Callback):
 def _number(v):
     "`v` as a Python number (None as it is), refusing a value that is not one."
     if v is None or isinstance(v, (int, float)): return v
-    try: return float(v)
-    except (TypeError, ValueError) as e: raise ValueError(f"A metric value must be a number or a one-element tensor, got {v!r}") from e
+    try: return float(v.item() if hasattr(v, 'item') else v)   # a tensor or array of one element, a numpy number
+    except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"A metric value must be a number or a one-element tensor, got {v!r}") from e
 
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
