@@ -6,6 +6,7 @@ Docs: https://fastcb.github.io/fastcb/precision.html.md"""
 
 # %% ../nbs/08_precision.ipynb #bc3f7ca3
 from __future__ import annotations
+import warnings
 from typing import Any, Optional
 import torch
 from torch import nn, Tensor
@@ -156,8 +157,11 @@ class GradientAccumulation(Callback):
         "Give the callbacks after this one the batch's own loss."
         return {'last_loss': last_loss * self.size} if train else None
 
-    def on_epoch_end(self, **kwargs:Any)->None:
+    def on_epoch_end(self, num_batch:int, stop_epoch:bool, **kwargs:Any)->None:
         "Drop the gradients of a group the epoch stopped inside (`stop_epoch`): they never get their step."
+        if self.pending and not stop_epoch:   # not stopped: the dataloader yielded fewer batches than its length said
+            warnings.warn(f"GradientAccumulation: the epoch ended after {num_batch} batches, but len(train_dl) is {self.n_batch}: "
+                          "the gradients of its last group are dropped, not stepped (a dataset whose __len__ over-counts?)")
         self.drop()
 
     def on_train_end(self, **kwargs:Any)->None:
