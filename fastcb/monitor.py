@@ -26,7 +26,7 @@ class CSVLogger(LearnerCallback):
     "A `LearnerCallback` that saves the history of metrics while training `learn` into `learn.path/filename.csv`."
     order = 20  # after the Recorder (-10) names the columns and converts the losses, and after the metrics (-20)
     fit_only = True
-    exclude = ['learn', 'file', 'writer']
+    exclude = ['learn', 'file', 'writer', 'header']
     def __init__(self, learn:Learner, filename:str='history', append:bool=False):
         super().__init__(learn)
         self.filename, self.append, self.file = filename, append, None
@@ -39,8 +39,8 @@ class CSVLogger(LearnerCallback):
         with open(self.path, newline='') as f: return list(csv.DictReader(f))
 
     def on_train_begin(self, cb_handler=None, **kwargs:Any)->None:
-        "Open the file (appending if `append` or resuming, and it exists), write the header if the file is new, and count its rows."
-        self.rows = 0
+        "Open the file (appending if `append` or resuming, and it exists), or keep the header of a new one for the first row; count its rows."
+        self.rows, self.header = 0, None
         names = self.learn.recorder.names
         resume = getattr(cb_handler, 'resume_sd', None) is not None
         exists = (self.append or resume) and self.path.exists() and self.path.stat().st_size > 0
@@ -49,11 +49,9 @@ class CSVLogger(LearnerCallback):
             if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
             self.rows = len(rows)
         if not is_main_process(): return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, 'a' if exists else 'w', newline='')
+        if not exists: self.header = names; return   # written with the first row: a fit refused before it leaves the last fit's file
+        self.file = open(self.path, 'a', newline='')
         self.writer = csv.writer(self.file)
-        if not exists: self.writer.writerow(names)
-        self.file.flush()
 
     def load_state_dict(self, sd:dict)->None:
         "Set the state of `sd` back, and keep the header and the first `rows` rows of the file (those written before the checkpoint)."
@@ -68,8 +66,13 @@ class CSVLogger(LearnerCallback):
         self.writer = csv.writer(self.file)
 
     def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
-        "Write the epoch's row, as the results table shows it, and flush it to disk."
-        if self.file is None: return
+        "Write the epoch's row, as the results table shows it (after the header, in a new file), and flush it to disk."
+        if self.file is None and self.header is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, 'w', newline='')
+            self.writer = csv.writer(self.file)
+            self.writer.writerow(self.header)
+        if self.file is None: return   # not the main process
         rec = self.learn.recorder
         if len(last_metrics) + 2 != len(rec.last_stats):
             raise ValueError(f"A callback after the Recorder (order -10) changed last_metrics ({len(rec.last_stats) - 2} values when the Recorder wrote "
