@@ -421,7 +421,8 @@ class CallbackHandler:
         if self.interrupted and exception is None:   # a Ctrl-C after the last check, while the callbacks cleaned up
             errors.append(('Ctrl-C', KeyboardInterrupt("Ctrl-C was pressed at the end of the fit, while the callbacks' on_train_end ran")))
         stops = [e for _, e in errors if not isinstance(e, Exception)]   # an interrupt or exit must not be lost
-        main = stops[0] if stops else exception if exception is not None else errors[0][1] if errors else None
+        main = stops[0] if stops else exception   # else the training error
+        if main is None and errors: main = errors[0][1]   # or, after a clean fit, the first clean-up error
         for who, e in errors:
             if e is not main: main.add_note(f"(then {who} failed too: {type(e).__name__}: {e})")
         if main is not exception: raise main   # else the training error goes on, from `fit`

@@ -337,20 +337,17 @@ def _check_learner_args(data, model, opt_func)->None:
     if isinstance(opt_func, torch.optim.Optimizer) or not callable(opt_func):
         raise TypeError(f"opt_func must make the optimizer (e.g. torch.optim.SGD), got a {type(opt_func).__name__}: the Learner builds it over its layer groups")
 
-def _warn_left_out(model:nn.Module, layer_groups:list)->None:
-    "Warn about parameters of `model` in none of `layer_groups`: the optimizer would never update them."
-    seen = {id(p) for g in layer_groups for p in g.parameters()}
-    left = [n for n, p in model.named_parameters() if id(p) not in seen]
-    if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
-                           f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
-
-def _check_groups(model:nn.Module, layer_groups:list)->None:
-    "Refuse `layer_groups` holding none of `model`'s parameters: the model was replaced, its groups were not."
+def _check_left_out(model:nn.Module, layer_groups:list)->None:
+    "Refuse `layer_groups` holding none of `model`'s parameters (the model was replaced, its groups were not); warn about some left out: the optimizer would never update them."
     if any(g is model for g in layer_groups): return   # the usual case, at no cost: torch walks parameters in Python
     seen = {id(p) for g in layer_groups for p in g.parameters()}
-    if not any(id(p) in seen for p in model.parameters()):
+    names = [n for n, _ in model.named_parameters()]
+    left = [n for n, p in model.named_parameters() if id(p) not in seen]
+    if names and len(left) == len(names):
         raise ValueError("None of the model's parameters is in learn.layer_groups: was learn.model replaced? "
                          "Set learn.layer_groups too: [learn.model], or a list of its parts")
+    if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
+                           f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
 def _opt_fits(opt:OptimWrapper, layer_groups:list)->bool:
     "Does `opt` hold the params of `layer_groups`, group by group (each param in its first group), as `create_opt` built it? (Not after a new split or model.)"
@@ -400,7 +397,7 @@ class Learner:
 
     def create_opt(self, lr:float|slice, wd:float=0.)->None:
         "Create optimizer with `lr` learning rate and `wd` weight decay."
-        _warn_left_out(self.model, self.layer_groups)
+        _check_left_out(self.model, self.layer_groups)
         self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
 
     def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
@@ -412,9 +409,10 @@ class Learner:
         kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
-            _check_groups(self.model, self.layer_groups)
-            if self.opt is None or not _opt_fits(self.opt, self.layer_groups): self.create_opt(lr, wd)   # first fit, or new groups or model
-            elif sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
+            if self.opt is None or not _opt_fits(self.opt, self.layer_groups): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
+            else:
+                _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
+                if sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
         try:
             cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
             state = start() if resume is None else self.load_checkpoint(resume, start)
