@@ -171,9 +171,9 @@ def make_runs(name, device):
     base = mlp(w['sizes']).to(device)
     return {k: setup(copy.deepcopy(base), train, valid, w['epochs']) for k, setup in VARIANTS.items()}, w['n_train'] * w['epochs']
 
-def time_workload(name, device, rounds, warmup=3):
-    "Seconds per training batch of each variant, and the per-round ratios to `raw`."
-    now = clock(device)
+def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60):
+    "Seconds per training batch of each variant, and the per-round ratios to `raw`: `rounds` rounds, fewer (not below `min_rounds`) if they would take over `budget` seconds."
+    now, deadline = clock(device), time.perf_counter() + (budget or float('inf'))
     runs, n_batches = make_runs(name, device)
     times = {k: [] for k in runs}
     order = list(runs)
@@ -187,6 +187,8 @@ def time_workload(name, device, rounds, warmup=3):
                 runs[k]()
                 sync(device)
                 if r >= warmup: times[k].append((now() - t) / n_batches)
+            done = r + 1 - warmup
+            if done >= min_rounds and done % 2 == 0 and time.perf_counter() > deadline: break   # a slow machine: stop after a whole ABC CBA pair
     finally: gc.unfreeze()
     ratios = {k: [t / tr for t, tr in zip(times[k], times['raw'])] for k in runs}
     return times, ratios
@@ -295,6 +297,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu')
     p.add_argument('--rounds', type=int, default=None, help='interleaved rounds per workload (default: 400 tiny, 120 small)')
+    p.add_argument('--budget', type=float, default=None, help='seconds of timing per workload, at most (default: 80 tiny, 72 small; '
+                   'a slower machine runs fewer rounds, so the whole benchmark stays under 3 minutes)')
     p.add_argument('--workloads', nargs='+', default=list(WORKLOADS))
     p.add_argument('--no-mem', action='store_true', help='skip the peak-memory subprocesses')
     p.add_argument('--profile', metavar='WORKLOAD', help='profile one Learner.fit instead of timing')
@@ -321,9 +325,13 @@ def main():
     for name in a.workloads:
         w = WORKLOADS[name]
         rounds = a.rounds or {'tiny': 400, 'small': 120}.get(name, 120)
-        times, ratios = time_workload(name, device, rounds)
+        budget = a.budget or (None if a.rounds else {'tiny': 80, 'small': 72}.get(name))
+        t1 = time.perf_counter()
+        times, ratios = time_workload(name, device, rounds, budget=budget)
+        done = len(times['raw'])
         print(f"\n## {name}: batch {w['bs']}, MLP {'-'.join(map(str, w['sizes']))}, {w['n_train']} training + "
-              f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {rounds} rounds")
+              f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {done} rounds in "
+              f"{time.perf_counter() - t1:.0f} s" + (f" (cut from {rounds} by the {budget:.0f} s budget)" if done < rounds else ''))
         print(f"{'variant':<18} {'us/batch':>8} {'ratio':>6} {'+-':>5} {'IQR of ratio':>14}  {'target':>6}")
         for k in times:
             q = statistics.quantiles(ratios[k], n=4)
