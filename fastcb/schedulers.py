@@ -68,7 +68,8 @@ class GeneralScheduler(Callback):
         phase.step(self.opt)
         if phase.is_done:
             self.idx_s += 1
-            if self.idx_s < len(self.phases): self.phases[self.idx_s].set_start(self.opt)
+            if self.idx_s == len(self.phases): return {'stop_training': True, 'stop_epoch': True}   # no batch trains past the schedule
+            self.phases[self.idx_s].set_start(self.opt)
         return None
 
 def _check_wrapped(opt, cb:Callback)->None:
