@@ -568,6 +568,9 @@ Learner.validate, Learner.get_preds = _validate, _get_preds
 # %% ../nbs/05_learner.ipynb #81551962
 def _freeze_to(self:Learner, n:int)->None:
     "Freeze layers up to layer group `n` (norm layers stay trainable if `train_bn`)."
+    k = len(self.layer_groups)
+    if not -k <= n < k: raise ValueError(f"freeze_to({n}) would freeze all {k} layer group(s), leaving nothing to train: it freezes "
+                                         f"layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
     for g in self.layer_groups[:n]:
         for m in g.modules():
             trainable = self.train_bn and isinstance(m, _norm_types)
