@@ -331,7 +331,9 @@ class CallbackHandler:
         self.pending, self.smooth_losses, self.interrupted, self.fresh = [], [], False, []
         self.state.update(_start_state, n_epochs=epochs, pbar=pbar, last_metrics=None, **kwargs)
         rs = self.resume_sd
-        if rs is not None: self.check_resume(rs, epochs, kwargs.get('data')); self._resume_position(rs)
+        if rs is not None:
+            try: self.check_resume(rs, epochs, kwargs.get('data')); self._resume_position(rs)
+            except BaseException: self.plans['train_end'] = []; raise   # refused: no callback started, so none ends
         try: self.dispatch('train_begin', extras={'metrics_names': self.metrics_names(), 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))

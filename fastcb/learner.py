@@ -165,9 +165,8 @@ class Recorder(LearnerCallback):
     def on_train_begin(self, pbar, metrics_names:list, opt, cb_handler, **kwargs:Any)->None:
         "Initialize the history and write the table's header."
         _check_wrapped(opt, self)
-        self.pbar, self.cb_handler, self.read_lr = pbar, cb_handler, opt.reader('lr')
-        try: self.read_mom = opt.reader('mom')
-        except AttributeError: self.read_mom = None   # an optimizer without momentum
+        self.pbar, self.cb_handler = pbar, cb_handler
+        self._find_hps(opt)
         self.metrics_names = [*metrics_names, *self.added_names]
         self.names = ['epoch', 'train_loss', 'valid_loss', *self.metrics_names] + (['time'] if self.add_time else [])
         self.lrs, self.moms, self.losses, self.val_losses, self.metrics, self.nb_batches = [], [], [], [], [], []
@@ -184,10 +183,21 @@ class Recorder(LearnerCallback):
     def on_epoch_begin(self, **kwargs:Any)->None:
         self.start_epoch = time.time()
 
+    def _find_hps(self, opt:OptimWrapper)->None:
+        "Find where `opt` keeps lr and mom (once per fit: `on_backward_begin` reads them at every batch)."
+        self.read_lr = opt.reader('lr')
+        try: self.read_mom = opt.reader('mom')
+        except AttributeError: self.read_mom = None   # an optimizer without momentum
+
     def on_backward_begin(self, **kwargs:Any)->None:
         "Record the learning rate and momentum of this training batch's step."
-        self.lrs.append(self.read_lr())
-        if self.read_mom is not None: self.moms.append(self.read_mom())
+        try:
+            lr = self.read_lr()
+            if self.read_mom is not None: self.moms.append(self.read_mom())
+        except (KeyError, IndexError):   # a callback swapped `learn.opt.opt` for another kind of optimizer: find them again
+            self._find_hps(self.cb_handler.state['opt'])
+            return self.on_backward_begin()
+        self.lrs.append(lr)
 
     def take_losses(self)->None:
         "Add the smoothed losses of the batches since the last call to `losses` (during a fit)."

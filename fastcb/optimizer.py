@@ -124,7 +124,7 @@ def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
 # %% ../nbs/01_optimizer.ipynb #72554982
 class OptimWrapper:
     "Wrap the torch optimizer `opt` so `lr, mom, beta, wd` read and write as properties, one value per layer group."
-    _attrs = ('opt', 'true_wd', 'bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
+    _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
         self.opt,self.true_wd,self.bn_wd,self.opt_func = opt,true_wd,bn_wd,None
@@ -231,6 +231,14 @@ class OptimWrapper:
     @wd.setter
     def wd(self, val:float|list): self.set_val('wd', val)
 
+    @property
+    def bn_wd(self)->bool: return self._bn_wd
+    @bn_wd.setter
+    def bn_wd(self, val:bool):
+        changed = getattr(self, '_bn_wd', val) != val
+        self._bn_wd = val
+        if changed and not self._wd_here: self.wd = self.read_val('wd')   # L2: the norm groups' weight_decay changes now
+
     def __setattr__(self, name:str, val)->None:
         "Set `name` only if it is one of the wrapper's attributes or properties: a typo must not pass silently."
         if name not in self._attrs and not isinstance(getattr(type(self), name, None), property):
@@ -244,7 +252,7 @@ class OptimWrapper:
             for (pg,npg),wd in zip(self._pairs(), self._wd):
                 if not wd: continue   # nothing to decay: skip the no_grad context, it costs microseconds per step
                 _decay_(pg, wd)
-                if npg is not None and self.bn_wd: _decay_(npg, wd)
+                if npg is not None and self._bn_wd: _decay_(npg, wd)
         self.opt.step()
 
     def zero_grad(self)->None:

@@ -55,22 +55,27 @@ class GeneralScheduler(Callback):
         start = self.start_epoch or 0
         if start >= n_epochs: raise ValueError(f"start_epoch={start} leaves no epoch of this {n_epochs}-epoch fit: n_epochs counts the skipped ones")
         self.opt, self.idx_s = opt, 0
+        self.n_batch = len(data.train_dl) if _has_len(data.train_dl) else None
         for p in self.phases: p.restart()
         self.phases[0].set_start(opt)
-        for _ in range(iteration + (start * len(data.train_dl) if start else 0)): self.on_batch_end(train=True)   # no len() needed unless skipping epochs
+        for _ in range(iteration + (start * len(data.train_dl) if start else 0)): self._step()   # no len() needed unless skipping epochs
         return {'epoch': start} if start > epoch else None   # skip to it (a resumed fit is there already)
 
-    def on_batch_end(self, train:bool, **kwargs:Any)->Optional[dict]:
-        "Take a step in the current phase, move to the next phase when done, and stop after the last one."
-        if not train: return None
-        if self.idx_s >= len(self.phases): return {'stop_training': True, 'stop_epoch': True}
+    def _step(self)->bool:
+        "Take a step in the current phase, and start the next phase when it is done; return whether the schedule is over."
+        if self.idx_s >= len(self.phases): return True
         phase = self.phases[self.idx_s]
         phase.step(self.opt)
         if phase.is_done:
             self.idx_s += 1
-            if self.idx_s == len(self.phases): return {'stop_training': True, 'stop_epoch': True}   # no batch trains past the schedule
-            self.phases[self.idx_s].set_start(self.opt)
-        return None
+            if self.idx_s < len(self.phases): self.phases[self.idx_s].set_start(self.opt)
+        return self.idx_s >= len(self.phases)
+
+    def on_batch_end(self, train:bool, epoch:int, num_batch:int, n_epochs:int, **kwargs:Any)->Optional[dict]:
+        "Take a step; when the schedule is over, stop training, so that no batch trains past it."
+        if not train or not self._step(): return None
+        if epoch == n_epochs - 1 and num_batch + 1 == self.n_batch: return None   # the fit's last batch: it ends anyway, not stopped
+        return {'stop_training': True, 'stop_epoch': True}
 
 def _check_wrapped(opt, cb:Callback)->None:
     "Raise a clear error if `opt` is a bare torch optimizer, which has no `lr` or `mom` for `cb` to set."
