@@ -572,11 +572,16 @@ def _refuse_learner(o, name:str)->None:
     if hasattr(o, 'model') and hasattr(o, 'data') and hasattr(o, 'fit'):
         raise TypeError(f"{name} takes no learner (fastai v1's did): pass {name}(...) in callbacks=[...] of the Learner or of fit")
 
+def _takes_learner(cls:type)->bool:
+    "Is the first argument of `cls` a learner (`learn`, as a `LearnerCallback`'s)? Then it belongs in a Learner's `callback_fns`."
+    try: return next(iter(inspect.signature(cls).parameters), None) == 'learn'
+    except (TypeError, ValueError): return False
+
 def _check_cb(cb)->Callback:
     "Check `cb` is a Callback instance, with an error that says what to pass instead."
     if isinstance(cb, type):
-        raise TypeError(f"callbacks takes Callback instances, got the class {cb.__name__}: pass {cb.__name__}(...), "
-                        f"or put the class in a Learner's callback_fns")
+        raise TypeError(f"callbacks takes Callback instances, got the class {cb.__name__}: pass {cb.__name__}(...)"
+                        + (", or put the class in a Learner's callback_fns" if _takes_learner(cb) else ''))
     if not isinstance(cb, Callback): raise TypeError(f"{cb!r} is not a Callback: callbacks must subclass fastcb's Callback")
     return cb
 

@@ -509,14 +509,15 @@ def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->None
     bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and mine[k].shape != model_sd[k].shape]
     if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
 
-def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True)->None:
-    "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads."
+def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
+             hint:str="to load the weights alone: with_opt=False")->None:
+    "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
     _check_model(self, path, model_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if self.opt is None: self.create_opt(3e-3, self.wd)
         try: self.opt.load_state_dict(opt_sd)
         except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
-                                                 "(to load the weights alone: with_opt=False)") from e
+                                                 f"({hint})") from e
     self.model.load_state_dict(model_sd, strict=strict)
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
@@ -579,8 +580,8 @@ Learner.validate, Learner.get_preds = _validate, _get_preds
 def _freeze_to(self:Learner, n:int)->None:
     "Freeze layers up to layer group `n` (norm layers stay trainable if `train_bn`)."
     k = len(self.layer_groups)
-    if not -k <= n < k: raise ValueError(f"freeze_to({n}) would freeze all {k} layer group(s), leaving nothing to train: it freezes "
-                                         f"layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
+    if not -k <= n < k: raise ValueError(f"freeze_to({n}) is out of range for {k} layer group(s)" + (", and would leave nothing to train" if n >= k else "")
+                                         + f": it freezes layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
     for g in self.layer_groups[:n]:
         for m in g.modules():
             trainable = self.train_bn and isinstance(m, _norm_types)
@@ -615,7 +616,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
     if check is not None: _check_model(self, path, ck['model']); check(ck['handler'])   # the most basic mismatch first
-    _restore(self, path, ck['model'], ck['opt'])
+    _restore(self, path, ck['model'], ck['opt'], hint="a resume needs the layer groups and optimizer of the run that saved it")
     return ck['handler']
 
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
