@@ -499,11 +499,15 @@ class CallbackHandler:
         now = dict(n_epochs=n_epochs, metrics=self.metrics_names())
         if data is not None and not is_distributed(): now['n_batches'] = _n_batches(data)   # else once the data is sharded
         _check_position(sd['position'], **now)
+        pos = sd['position']
+        if pos['epoch'] >= pos['n_epochs']: raise ValueError(f"The checkpoint was taken at the end of its fit (after epoch {pos['epoch'] - 1} of "
+                                                             f"{pos['n_epochs']}): resuming would train nothing; to train on from it, start a new fit")
         if data is not None and not is_distributed(): _check_generators(sd['rng'], data)
         mine, saved = self.keyed_callbacks(), sd['callbacks']
         lost = [k for k in saved if k not in mine]
         if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
                                   f"(it has {', '.join(mine) or 'none'}): resume with the callbacks of the run that saved it")
+        for k, st in saved.items(): _check_args(k, mine[k], st)
 
     def _resume_callbacks(self, sd:dict)->None:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
@@ -533,6 +537,20 @@ class CallbackHandler:
         n = len(self.metrics)   # the metrics come first, in the order given: their values fill `last_metrics` in that order
         if cb_dl is not None: self.callbacks = self.metrics + sorted(self.callbacks[n:] + [cb_dl], key=cb_order)
         self.resolve()
+
+def _check_args(key:str, cb:Callback, st:dict)->None:
+    "Refuse to resume `cb` (keyed `key`) if an argument it was built with differs from the saved state `st`'s, which would silently replace it."
+    try: names = inspect.signature(type(cb)).parameters
+    except (TypeError, ValueError): return
+    for n in names:
+        if n in st and n in vars(cb) and not _same(vars(cb)[n], st[n]):
+            raise ValueError(f"Callback {key} has {n}={vars(cb)[n]!r}, but the run that saved the checkpoint had {n}={st[n]!r}, which resuming "
+                             "would restore: resume with the callbacks of the run that saved it (or start a new fit)")
+
+def _same(a, b)->bool:
+    "Are `a` and `b` equal? (True when that cannot be told, as for arrays: a resume is refused only for a sure difference.)"
+    try: return bool(a == b)
+    except Exception: return True
 
 def _check_position(pos:dict, **now)->None:
     "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."

@@ -10,7 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Optional
 from .core import is_main_process
-from .learner import LearnerCallback, Learner, atomic_save, _model_file
+from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen
 
 # %% auto #0
 __all__ = ['CheckpointCallback']
@@ -51,7 +51,8 @@ class CheckpointCallback(LearnerCallback):
         self.last = pos
         learn, hsd = self.learn, self.cb_handler.state_dict()
         hsd['position'].update(pos)   # the batch to resume at (the handler's has the fit's length too)
-        ck = {'format': 'fastcb.checkpoint', 'version': 1, 'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'handler': hsd}
+        ck = {'format': 'fastcb.checkpoint', 'version': 1, 'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'handler': hsd,
+              'frozen': _frozen(learn.model)}   # a resume must freeze the same layers
         path = _model_file(learn, f'{self.ckpt_name}_e{epoch}_b{num_batch}')
         try: atomic_save(ck, path)
         except (pickle.PicklingError, AttributeError, TypeError) as e: raise _unsaveable(hsd['callbacks'], e) from e

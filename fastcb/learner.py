@@ -610,12 +610,22 @@ def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     pos = lambda p: tuple(int(n) for n in pat.fullmatch(rel(p)).groups())
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, pos(p)))
 
+def _frozen(model:nn.Module)->list[str]:
+    "The names of `model`'s frozen parameters (those with `requires_grad` off)."
+    return [n for n, p in model.named_parameters() if not p.requires_grad]
+
 def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)->dict:
     "Load the model and optimizer of checkpoint `path` (after `check(training state)`); return the training state `fit(resume=...)` continues from."
     path = Path(path)
     ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
-    if check is not None: _check_model(self, path, ck['model']); check(ck['handler'])   # the most basic mismatch first
+    if check is not None:
+        _check_model(self, path, ck['model'])   # the most basic mismatch first
+        if 'frozen' in ck and ck['frozen'] != _frozen(self.model):
+            some = lambda ns: f"{len(ns)} ({', '.join(ns[:3])}{', ...' if len(ns) > 3 else ''})" if ns else 'none'
+            raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "
+                             "freeze the same layers as the run that saved it (learn.freeze(), freeze_to)")
+        check(ck['handler'])
     _restore(self, path, ck['model'], ck['opt'], hint="a resume needs the layer groups and optimizer of the run that saved it")
     return ck['handler']
 
