@@ -499,15 +499,15 @@ class CallbackHandler:
         now = dict(n_epochs=n_epochs, metrics=self.metrics_names())
         if data is not None and not is_distributed(): now['n_batches'] = _n_batches(data)   # else once the data is sharded
         _check_position(sd['position'], **now)
-        pos = sd['position']
-        if pos['epoch'] >= pos['n_epochs']: raise ValueError(f"The checkpoint was taken at the end of its fit (after epoch {pos['epoch'] - 1} of "
-                                                             f"{pos['n_epochs']}): resuming would train nothing; to train on from it, start a new fit")
         if data is not None and not is_distributed(): _check_generators(sd['rng'], data)
         mine, saved = self.keyed_callbacks(), sd['callbacks']
         lost = [k for k in saved if k not in mine]
         if lost: raise ValueError(f"The checkpoint holds the state of callback(s) {', '.join(lost)}, which this fit lacks "
                                   f"(it has {', '.join(mine) or 'none'}): resume with the callbacks of the run that saved it")
         for k, st in saved.items(): _check_args(k, mine[k], st)
+        pos = sd['position']
+        if pos['epoch'] >= pos['n_epochs']: raise ValueError(f"The checkpoint was taken at the end of its fit (after epoch {pos['epoch'] - 1} of "
+                                                             f"{pos['n_epochs']}): resuming would train nothing; to train on from it, start a new fit")
 
     def _resume_callbacks(self, sd:dict)->None:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."

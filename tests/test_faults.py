@@ -405,8 +405,20 @@ def test_bad_checkpoints(tmp_path):
     with pytest.raises(ValueError, match=r'holds the state of callback\(s\) .*which this fit lacks'): bare.fit_one_cycle(1, 1e-2, resume=ck)
     class Fresh(Callback):
         def __init__(self): self.n = 0
-    with pytest.warns(UserWarning, match=r'Fresh.0 have no state in the checkpoint'):
+    with pytest.raises(ValueError, match=r'taken at the end of its fit \(after epoch 0 of 1\): resuming would train nothing'):
         learner(tmp_path, ckpt={}).fit_one_cycle(1, 1e-2, resume=ck, callbacks=[Fresh()])
+    mid = learner(tmp_path/'mid', ckpt={'every_batches': 5})
+    try: mid.fit_one_cycle(1, 1e-2, callbacks=[_Crash(7)])
+    except RuntimeError: pass
+    with pytest.warns(UserWarning, match=r'Fresh.0 have no state in the checkpoint'):
+        learner(tmp_path/'mid', ckpt={'every_batches': 5}).fit_one_cycle(1, 1e-2, resume=mid.checkpoints()[-1], callbacks=[Fresh()])
+
+class _Crash(Callback):
+    "Raise at the training batch `at`."
+    def __init__(self, at): self.at = at
+    def state_dict(self): return None   # not part of the run: a resume goes on without it
+    def on_batch_begin(self, iteration, train, **kwargs):
+        if train and iteration == self.at: raise RuntimeError('crash')
 
 def test_checkpoint_rotation(tmp_path):
     learn = learner(tmp_path, ckpt={'every_batches': 5, 'keep': 2})
