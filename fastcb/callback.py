@@ -548,9 +548,12 @@ def _check_args(key:str, cb:Callback, st:dict)->None:
                              "would restore: resume with the callbacks of the run that saved it (or start a new fit)")
 
 def _same(a, b)->bool:
-    "Are `a` and `b` equal? (True when that cannot be told, as for arrays: a resume is refused only for a sure difference.)"
-    try: return bool(a == b)
-    except Exception: return True
+    "Are `a` and `b` equal? Only plain values are compared (numbers, strings, dtypes, and lists of them): for any other object, True."
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)): return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, _plain) and isinstance(b, _plain): return a == b
+    return True   # an object (a phase, a function), an array: a resume is refused only for a sure difference
+
+_plain = (int, float, str, bool, type(None), torch.dtype)
 
 def _check_position(pos:dict, **now)->None:
     "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/distributed.html.md"""
 
 # %% ../nbs/11_distributed.ipynb #34d2324c
 from __future__ import annotations
-import functools, os, socket
+import functools, math, os, socket
 from pathlib import Path
 from types import MethodType
 from typing import Any, Optional, Sequence
@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from .core import is_distributed, is_main_process, ifnone, barrier
 from .callback import _bs
-from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file
+from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file, _number
 from .precision import _ends_group
 
 # %% auto #0
@@ -71,12 +71,14 @@ def _comm_device()->torch.device:
     "Where tensors for a collective must live: the GPU with nccl, the CPU with gloo."
     return torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
 
-def reduce_weighted(vals:Sequence[float], n:int)->list[float]:
-    "Global means of `vals`, this rank's means over its `n` items: all-reduce `sum(val*n)` and `n`, then divide."
-    if not is_distributed(): return [float(v) for v in vals]
-    t = torch.tensor([float(v) * n for v in vals] + [float(n)], dtype=torch.float64, device=_comm_device())
-    dist.all_reduce(t)
-    return (t[:-1] / t[-1]).tolist()
+def reduce_weighted(vals:Sequence[Optional[float]], n:int)->list[Optional[float]]:
+    "Global means of `vals` (None, a metric with no value this epoch, stays None), this rank's means over its `n` items: all-reduce `sum(val*n)` and `n`, then divide."
+    xs = [math.nan if v is None else _number(v) for v in vals]
+    if is_distributed():
+        t = torch.tensor([x * n for x in xs] + [float(n)], dtype=torch.float64, device=_comm_device())
+        dist.all_reduce(t)
+        xs = (t[:-1] / t[-1]).tolist()
+    return [None if math.isnan(x) else x for x in xs]
 
 # %% ../nbs/11_distributed.ipynb #05bb365c
 class DistributedModel(DistributedDataParallel):

@@ -16,7 +16,7 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake
-from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _check_rates
+from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _as_groups
 from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -69,7 +69,8 @@ class DataBunch:
         kw = dict(num_workers=num_workers, pin_memory=device.type == 'cuda', **dl_kwargs)
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         if not {'sampler', 'batch_sampler'} & set(train_only): train_only.setdefault('shuffle', True)
-        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, **train_only, **kw)
+        train_bs = {} if 'batch_sampler' in train_only else {'batch_size': bs}   # a batch sampler makes the batches itself
+        train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
         valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=bs*2, **kw)
         return cls(train_dl, valid_dl, device, path)
 
@@ -398,7 +399,7 @@ class Learner:
         self.path = Path(path) if path is not None else Path(getattr(data, 'path', '.'))
         self.callback_fns = [Recorder] + [_check_cb_fn(f) for f in listify(callback_fns)]
         self.callbacks = listify(callbacks)
-        self.layer_groups = listify(layer_groups) if layer_groups is not None else [self.model]
+        self.layer_groups = _as_groups(layer_groups) if layer_groups is not None else [self.model]   # a module is one group, as for OptimWrapper.create
         self.opt = None
 
     def lr_range(self, lr:float|slice)->float|list:
@@ -414,8 +415,10 @@ class Learner:
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         self._check_train()
-        lr, wd = self.lr_range(lr), self.wd if wd is None else wd
-        _check_rates('wd', listify(wd))
+        lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
+        if self.opt is not None and not isinstance(self.opt, OptimWrapper):
+            raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
+                            "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
         kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
@@ -525,6 +528,7 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
     path = _model_file(self, name)
     state = _read(path, 'saved model', map_location=device if device is not None else self.data.device)
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
+    if with_opt and 'opt' not in state: warnings.warn(f"{path} holds no optimizer state (saved with_opt=False, or before a fit): loaded the weights alone")
     _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict)
     return self
 

@@ -21,17 +21,17 @@ __all__ = ['AdamW', 'lr_range', 'OptimWrapper', 'HPOptimizer']
 AdamW = partial(optim.Adam, betas=(0.9, 0.99))
 
 # %% ../nbs/01_optimizer.ipynb #6fc46f69
-def lr_range(lr:float|slice|list|np.ndarray, n_groups:int)->float|list:
-    "Spread `lr` over `n_groups` layer groups: a `slice` geometrically, a list or array as a list, a number as is."
+def lr_range(lr:float|slice|list|np.ndarray, n_groups:int, name:str='lr')->float|list:
+    "Spread `lr` (or the hyper-parameter `name`) over `n_groups` layer groups: a `slice` geometrically, a list or array as a list, a number as is."
     if isinstance(lr, slice):
         if lr.stop is None: raise ValueError(f"{lr} has no stop: write slice(start, stop) or slice(None, stop)")
-        _check_rates('lr', [lr.stop])
+        _check_rates(name, [lr.stop])
         if lr.start is None: return [lr.stop/10]*(n_groups-1) + [lr.stop]
-        _check_rates('lr', [lr.start], positive=True)   # spaced on a log scale
-        if lr.start > lr.stop: warnings.warn(f"lr={lr} gives the first layer group the largest lr: slice(start, stop) goes from the first group's to the last's")
+        _check_rates(name, [lr.start], positive=True)   # spaced on a log scale
+        if lr.start > lr.stop: warnings.warn(f"{name}={lr} gives the first layer group the largest {name}: slice(start, stop) goes from the first group's to the last's")
         return even_mults(lr.start, lr.stop, n_groups)
     if isinstance(lr, np.ndarray): lr = lr.tolist()
-    _check_rates('lr', listify(lr))
+    _check_rates(name, listify(lr))
     return listify(lr, n_groups) if is_listy(lr) else lr
 
 def _check_rates(name:str, vals:list, positive:bool=False)->None:
@@ -182,6 +182,7 @@ class OptimWrapper:
 
     def reader(self, key:str)->Callable[[], float]:
         "A function reading `key` in the last layer group: the lookup is done once (the Recorder reads lr and mom every batch)."
+        if key == 'wd' and self._wd_here: return lambda: self._wd[-1]   # the wrapper's own decay, as `read_val` reads it
         k,i = _hp_loc(self.opt, key)
         j = -2 if self.opt.param_groups[-1].get('norm_group') else -1
         return (lambda: self.opt.param_groups[j][k]) if i is None else (lambda: self.opt.param_groups[j][k][i])   # `self.opt`: a callback may swap it

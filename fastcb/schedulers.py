@@ -45,6 +45,7 @@ class TrainingPhase:
 class GeneralScheduler(Callback):
     "Schedule hyper-parameters according to `phases`, starting at `start_epoch` if given."
     fit_only = True   # `learn.validate()` and `lr_find` must not set the optimizer to the schedule's start
+    exclude = ['opt']   # the fit's, set at `on_train_begin`: `learn.export()` keeps the schedule, not the optimizer
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         _refuse_learner(phases, type(self).__name__)
         self.phases, self.start_epoch = list(phases), start_epoch
@@ -122,6 +123,7 @@ class OneCycleScheduler(GeneralScheduler):
 class LRFinder(Callback):
     "Explore lr from `start_lr` to `end_lr` over `num_it` iterations, then restore the model and optimizer."
     fit_only = True
+    exclude, not_min = ['model', 'opt'], ['model_state', 'opt_state', 'sched']   # the sweep's, not the settings `learn.export()` keeps
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
         _refuse_learner(start_lr, 'LRFinder')
         if not (isinstance(num_it, int) and num_it > 0): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")

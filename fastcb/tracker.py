@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from .core import barrier
 from .callback import Callback
-from .learner import Learner, LearnerCallback
+from .learner import Learner, LearnerCallback, _number
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -55,7 +55,7 @@ class TrackerCallback(LearnerCallback):
         else:
             i = self.learn.recorder.names.index(self.monitor) - 2
             v = last_metrics[i] if i < len(last_metrics) else None
-        return None if v is None else float(v)
+        return _number(v)   # as the Recorder reads it: a float, from a number or a one-element tensor or array
 
     def is_better(self, current:float)->bool:
         "Is `current` better than `best` by more than `min_delta`?"
