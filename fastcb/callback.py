@@ -352,9 +352,11 @@ class CallbackHandler:
     def on_batch_begin(self, xb:Tensor, yb:Tensor, train:bool=True)->tuple:
         "Handle new batch `xb`,`yb` in `train` or validation."
         s = self.state
-        s['last_input'], s['last_target'], s['train'], s['stop_epoch'] = xb, yb, train, False
-        s['skip_step'] = s['skip_zero'] = s['skip_bwd'] = False
-        if train or self.valid_begin is None: self._call('batch_begin')
+        s['last_input'], s['last_target'], s['train'] = xb, yb, train
+        if train:
+            s['stop_epoch'] = s['skip_step'] = s['skip_zero'] = s['skip_bwd'] = False
+            self._call('batch_begin')
+        elif self.valid_begin is None: self._call('batch_begin')   # validation keeps the flags: `stop_epoch` says training was stopped
         else: self.dispatch('batch_begin', self.valid_begin)   # the metrics too
         return s['last_input'], s['last_target']
 

@@ -360,6 +360,17 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
     if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
+def _weights(learn:Learner)->tuple:
+    "Copies of `learn`'s model and optimizer states."
+    return copy.deepcopy(learn.model.state_dict()), None if learn.opt is None else copy.deepcopy(learn.opt.state_dict())
+
+def _put_back(learn:Learner, kept:dict, weights:Optional[tuple]=None)->None:
+    "Put `learn`'s attributes back to `kept`, and its model and optimizer states to `weights` (from `_weights`) if given."
+    vars(learn).clear(); vars(learn).update(kept)
+    if weights is None: return
+    learn.model.load_state_dict(weights[0])
+    if weights[1] is not None: learn.opt.load_state_dict(weights[1])
+
 def _opt_fits(opt:OptimWrapper, layer_groups:list)->bool:
     "Does `opt` hold the params of `layer_groups`, group by group (each param in its first group), as `create_opt` built it? (Not after a new split or model.)"
     pairs, seen = opt._pairs(), set()
@@ -426,14 +437,16 @@ class Learner:
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
                 if sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
+        weights = None if resume is None else _weights(self)   # a resume loads the checkpoint's: keep these until it takes a step
         try:
             cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
             state = start() if resume is None else self.load_checkpoint(resume, start)
-        except BaseException: vars(self).clear(); vars(self).update(kept); raise
+        except BaseException: _put_back(self, kept, weights); raise
         try: fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
         except BaseException:
-            rec = getattr(self, 'recorder', None)   # it logs an lr at each step: none, no step was taken
-            if resume is None and rec is not None and not rec.lrs: vars(self).clear(); vars(self).update(kept)   # epochs=0, a tracker's unknown monitor...
+            rec = getattr(self, 'recorder', None)   # it logs an lr at each step: no more than the checkpoint's, no step was taken
+            n = 0 if state is None else len(state['callbacks'].get('Recorder.0', {}).get('lrs', []))
+            if rec is not None and len(rec.lrs) <= n: _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
             raise
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
@@ -472,7 +485,7 @@ class Learner:
         "The callbacks a fit with `callbacks` would call at each event, in order."
         kept = dict(vars(self))   # building `callback_fns` sets `learn.recorder` and the like: keep the last fit's
         try: return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
-        finally: vars(self).clear(); vars(self).update(kept)
+        finally: _put_back(self, kept)
 
     def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
@@ -517,7 +530,7 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
     "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
     _check_model(self, path, model_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
-        if self.opt is None: self.create_opt(3e-3, self.wd)
+        if self.opt is None or not _opt_fits(self.opt, self.layer_groups): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
         except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
                                                  f"({hint})") from e
