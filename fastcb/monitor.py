@@ -39,11 +39,10 @@ class CSVLogger(LearnerCallback):
         with open(self.path, newline='') as f: return list(csv.DictReader(f))
 
     def on_train_begin(self, cb_handler=None, **kwargs:Any)->None:
-        "Open the file (appending if `append` or resuming, and it exists), or keep the header of a new one for the first row; count its rows."
+        "Open the file (appending if `append`, or resuming a run that wrote rows, and it exists), or keep the header of a new one for the first row; count its rows."
         self.rows, self.header = 0, None
         names = self.learn.recorder.names
-        resume = getattr(cb_handler, 'resume_sd', None) is not None
-        exists = (self.append or resume) and self.path.exists() and self.path.stat().st_size > 0
+        exists = (self.append or _resumed_rows(self, cb_handler)) and self.path.exists() and self.path.stat().st_size > 0
         if exists:   # every rank of a distributed fit reads it: they all refuse a file with other columns, or none does
             with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
             if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
@@ -85,6 +84,13 @@ class CSVLogger(LearnerCallback):
         "Close the file."
         if self.file is not None: self.file.close()
         self.file = None
+
+def _resumed_rows(cb:CSVLogger, cb_handler)->int:
+    "The rows the run a resume goes on from had written (0 if it wrote none: the file there is an older fit's), or 0 if not resuming."
+    rs = getattr(cb_handler, 'resume_sd', None)
+    if rs is None: return 0
+    key = next(k for k, c in cb_handler.keyed_callbacks().items() if c is cb)
+    return rs['callbacks'].get(key, {}).get('rows', 0)
 
 # %% ../nbs/07_monitor.ipynb #ea6ad2eb
 def every_n(n:int, on:str='batch')->Callable:
