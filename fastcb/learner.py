@@ -245,6 +245,9 @@ class Recorder(LearnerCallback):
 
     def load_state_dict(self, sd:dict)->None:
         "Restore `sd` (from `state_dict`): the epoch's time goes on from what it had taken, not counting the time the run was down."
+        if 'names' in vars(self) and 'names' in sd and sd['names'] != self.names:   # a resume: the columns this fit's callbacks named
+            raise ValueError(f"The checkpoint's results have the columns {sd['names']}, this fit's {self.names}: resume with the callbacks "
+                             "and metrics of the run that saved it (a callback adding a column starts a new fit)")
         sd = dict(sd); t = sd.pop('epoch_time', None)
         super().load_state_dict(sd)
         if t is not None: self.start_epoch = time.time() - t
