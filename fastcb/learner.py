@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, functools, glob, inspect, math, os, pickle, re, time, uuid, warnings, zipfile
+import copy, glob, inspect, math, os, pickle, re, time, uuid, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
@@ -255,9 +255,9 @@ class Recorder(LearnerCallback):
 # %% ../nbs/05_learner.ipynb #81e2908c
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
 
-def _new_fig(n:int=1, figsize=(6, 4)):
-    fig, axs = plt.subplots(1, n, figsize=(figsize[0]*n, figsize[1]))
-    return fig, axs
+def _new_fig(n:int=1)->tuple:
+    "A figure of `n` plots side by side, 6x4 inches each, and its axes."
+    return plt.subplots(1, n, figsize=(6*n, 4))
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot learning rate, `show_moms` to include momentum."

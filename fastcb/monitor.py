@@ -64,7 +64,7 @@ class CSVLogger(LearnerCallback):
         self.rows, self.file = len(rows), open(self.path, 'a', newline='')
         self.writer = csv.writer(self.file)
 
-    def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
+    def on_epoch_end(self, last_metrics:list, **kwargs:Any)->None:
         "Write the epoch's row, as the results table shows it (after the header, in a new file), and flush it to disk."
         if self.file is None and self.header is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ class ActivationStats(LearnerCallback):
         "Remove the hooks and gather the statistics in one tensor on the CPU."
         self.remove()
         self.recording = False
-        if self.stats and isinstance(self.stats, list): self.stats = torch.stack(self.stats).cpu()
+        if self.stats: self.stats = torch.stack(self.stats).cpu()
 
 # %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:

@@ -8,7 +8,6 @@ Docs: https://fastcb.github.io/fastcb/tracker.html.md"""
 from __future__ import annotations
 import math
 from typing import Any, Optional
-import torch
 from torch import Tensor
 from .core import barrier
 from .callback import Callback
