@@ -658,7 +658,7 @@ def _export(self:Learner, fname:str|Path='export.pkl')->Path:
     "Export the state of the `Learner` in `self.path/fname`."
     state = {a: getattr(self, a) for a in _export_args}
     state['callback_fns'] = self.callback_fns[1:]   # Recorder is always added back
-    state['cb_state'] = [(type(cb), cb.get_state()) for cb in self.callbacks]
+    state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'] = self.model
     try: return atomic_save(state, self.path/fname)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
@@ -670,7 +670,7 @@ def load_callback(cls:type, state:dict, learn:Learner)->Callback:
     "Create a callback of class `cls` from `state` (as returned by `get_state`) for `learn`."
     params = inspect.signature(cls.__init__).parameters
     init = {k: v for k, v in state.items() if k in params}
-    cb = cls(learn, **init) if issubclass(cls, LearnerCallback) else cls(**init)
+    cb = cls(learn, **init) if 'learn' in params else cls(**init)   # a LearnerCallback, or any callback taking the learner first
     for k, v in state.items():
         if k not in init: setattr(cb, k, v)
     return cb
