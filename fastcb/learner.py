@@ -670,7 +670,7 @@ def load_callback(cls:type, state:dict, learn:Learner)->Callback:
     "Create a callback of class `cls` from `state` (as returned by `get_state`) for `learn`."
     params = inspect.signature(cls.__init__).parameters
     init = {k: v for k, v in state.items() if k in params}
-    cb = cls(learn, **init) if 'learn' in params else cls(**init)   # a LearnerCallback, or any callback taking the learner first
+    cb = cls(learn=learn, **init) if 'learn' in params else cls(**init)   # a LearnerCallback, or any callback taking the learner
     for k, v in state.items():
         if k not in init: setattr(cb, k, v)
     return cb

@@ -127,7 +127,7 @@ class OptimWrapper:
     _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
-        self.opt,self.true_wd,self.bn_wd,self.opt_func = opt,true_wd,bn_wd,None
+        self.opt,self.true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
         self._wd = [pg.get('weight_decay', 0.) for pg,_ in self._pairs()]
         if true_wd and 'weight_decay' in opt.param_groups[0]: self.set_val('weight_decay', 0.)
         if wd is not None: self.wd = wd
@@ -236,7 +236,7 @@ class OptimWrapper:
     def bn_wd(self)->bool: return self._bn_wd
     @bn_wd.setter
     def bn_wd(self, val:bool):
-        changed = getattr(self, '_bn_wd', val) != val
+        changed = self._bn_wd != val
         self._bn_wd = val
         if changed and not self._wd_here: self.wd = self.read_val('wd')   # L2: the norm groups' weight_decay changes now
 
