@@ -541,13 +541,15 @@ class CallbackHandler:
         self.resolve()
 
 def _check_args(key:str, cb:Callback, st:dict)->None:
-    "Refuse to resume `cb` (keyed `key`) if an argument it was built with differs from the saved state `st`'s, which would silently replace it."
+    "Refuse to resume fastcb's `cb` (keyed `key`) if an argument it was built with differs from the saved state `st`'s, which would replace it; warn for another callback."
     try: names = inspect.signature(type(cb)).parameters
     except (TypeError, ValueError): return
     for n in names:
         if n in st and n in vars(cb) and not _same(vars(cb)[n], st[n]):
-            raise ValueError(f"Callback {key} has {n}={vars(cb)[n]!r}, but the run that saved the checkpoint had {n}={st[n]!r}, which resuming "
-                             "would restore: resume with the callbacks of the run that saved it (or start a new fit)")
+            msg = (f"Callback {key} has {n}={vars(cb)[n]!r}, but the run that saved the checkpoint had {n}={st[n]!r}, which resuming "
+                   "restores: resume with the callbacks of the run that saved it (or start a new fit)")
+            if type(cb).__module__.startswith('fastcb.'): raise ValueError(msg)   # they keep their arguments as given
+            warnings.warn(msg)   # yours may change its own attributes as it trains
 
 def _same(a, b)->bool:
     "Are `a` and `b` equal? Only plain values are compared (numbers, strings, dtypes, and lists of them): for any other object, True."
