@@ -27,7 +27,7 @@ class MixedPrecision(Callback):
     order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
     exclude = ['scaler', 'autocast', 'opt', 'one']
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
-        _refuse_learner(dtype, 'MixedPrecision')
+        _refuse_learner(dtype, type(self).__name__)
         if dtype is not None and dtype not in _half_types:
             raise ValueError(f"MixedPrecision: dtype must be torch.float16 or torch.bfloat16, got {dtype}")
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval

@@ -23,7 +23,7 @@ class RNNRegularizer(Callback):
     order = -5  # before the callbacks that rescale the loss: GradientAccumulation (0), MixedPrecision (5)
     exclude = ['raw_out', 'out']
     def __init__(self, alpha:float=2., beta:float=1.):
-        _refuse_learner(alpha, 'RNNRegularizer')
+        _refuse_learner(alpha, type(self).__name__)
         self.alpha, self.beta, self.raw_out, self.out = alpha, beta, None, None
 
     def on_loss_begin(self, last_output, train:bool, **kwargs:Any)->dict:

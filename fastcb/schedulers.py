@@ -89,7 +89,7 @@ class OneCycleScheduler(GeneralScheduler):
     "Manage 1-Cycle style training as outlined in Leslie Smith's paper."
     def __init__(self, lr_max:float, moms:Optional[tuple]=(0.95, 0.85), div_factor:float=25., pct_start:float=0.3,
                  final_div:Optional[float]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None):
-        _refuse_learner(lr_max, 'OneCycleScheduler')
+        _refuse_learner(lr_max, type(self).__name__)
         super().__init__([], start_epoch)
         if not 0 <= pct_start <= 1: raise ValueError(f"pct_start={pct_start} must be in [0, 1]: the fraction of the cycle spent raising the lr")
         if not div_factor > 0: raise ValueError(f"div_factor={div_factor} must be > 0: the cycle starts at lr_max/div_factor")
@@ -125,7 +125,7 @@ class LRFinder(Callback):
     fit_only = True
     exclude, not_min = ['model', 'opt'], ['model_state', 'opt_state', 'sched']   # the sweep's, not the settings `learn.export()` keeps
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
-        _refuse_learner(start_lr, 'LRFinder')
+        _refuse_learner(start_lr, type(self).__name__)
         if not (isinstance(num_it, int) and num_it > 0): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
         start, end = np.asarray(start_lr, dtype=float), np.asarray(end_lr, dtype=float)   # numbers, or one per layer group
         if not (np.all(0 < start) and np.all(start < end)):
