@@ -363,16 +363,19 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
     if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
-def _weights(learn:Learner)->tuple:
-    "Copies of `learn`'s model and optimizer states."
-    return copy.deepcopy(learn.model.state_dict()), None if learn.opt is None else copy.deepcopy(learn.opt.state_dict())
+def _weights(learn:Learner, resume:bool)->tuple:
+    "What a fit may change before its first step: the model's and optimizer's states if it `resume`s (copies), else the optimizer's hyper-parameters."
+    if learn.opt is None: return None, None, None
+    if not resume: return None, None, learn.opt.read_defaults()
+    return copy.deepcopy(learn.model.state_dict()), copy.deepcopy(learn.opt.state_dict()), None
 
-def _put_back(learn:Learner, kept:dict, weights:Optional[tuple]=None)->None:
-    "Put `learn`'s attributes back to `kept`, and its model and optimizer states to `weights` (from `_weights`) if given."
+def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None))->None:
+    "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model and optimizer states, or hyper-parameters."
     vars(learn).clear(); vars(learn).update(kept)
-    if weights is None: return
-    learn.model.load_state_dict(weights[0])
-    if weights[1] is not None: learn.opt.load_state_dict(weights[1])
+    model_sd, opt_sd, hps = weights
+    if model_sd is not None: learn.model.load_state_dict(model_sd)
+    if opt_sd is not None: learn.opt.load_state_dict(opt_sd)
+    for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
 
 def _opt_fits(opt:OptimWrapper, layer_groups:list)->bool:
     "Does `opt` hold the params of `layer_groups`, group by group (each param in its first group), as `create_opt` built it? (Not after a new split or model.)"
@@ -440,7 +443,7 @@ class Learner:
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
                 if sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
-        weights = None if resume is None else _weights(self)   # a resume loads the checkpoint's: keep these until it takes a step
+        weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
             cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
             state = start() if resume is None else self.load_checkpoint(resume, start)
