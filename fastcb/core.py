@@ -32,7 +32,7 @@ def listify(p:Any=None, q:Any=None)->list:
     return p
 
 # %% ../nbs/00_core.ipynb #c47a57a9
-@functools.lru_cache(maxsize=None)   # each fit names its callbacks; two regex substitutions cost ~50 µs
+@functools.lru_cache(maxsize=None)   # each fit names its callbacks again: two regex substitutions, a few µs a name
 def camel2snake(name:str)->str:
     "Convert CamelCase `name` to snake_case."
     return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)).lower()

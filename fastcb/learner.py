@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake
 from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _as_groups
-from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len
+from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len, _takes_learner
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -673,7 +673,7 @@ def load_callback(cls:type, state:dict, learn:Learner)->Callback:
     "Create a callback of class `cls` from `state` (as returned by `get_state`) for `learn`."
     params = inspect.signature(cls.__init__).parameters
     init = {k: v for k, v in state.items() if k in params}
-    cb = cls(learn=learn, **init) if 'learn' in params else cls(**init)   # a LearnerCallback, or any callback taking the learner
+    cb = cls(learn, **init) if _takes_learner(cls) else cls(**init)   # a LearnerCallback, or any callback taking the learner first
     for k, v in state.items():
         if k not in init: setattr(cb, k, v)
     return cb

@@ -38,31 +38,39 @@ class CSVLogger(LearnerCallback):
         "The rows of the log, as dicts keyed by column name."
         with open(self.path, newline='') as f: return list(csv.DictReader(f))
 
-    def on_train_begin(self, cb_handler=None, **kwargs:Any)->None:
-        "Open the file (appending if `append`, or resuming a run that wrote rows, and it exists), or keep the header of a new one for the first row; count its rows."
-        self.rows, self.header = 0, None
+    def _rows_there(self)->Optional[list]:
+        "The rows of the file after its header, which must be this training's columns; None if there is no file."
+        if not (self.path.exists() and self.path.stat().st_size > 0): return None
+        with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
         names = self.learn.recorder.names
-        exists = (self.append or _resumed_rows(self, cb_handler)) and self.path.exists() and self.path.stat().st_size > 0
-        if exists:   # every rank of a distributed fit reads it: they all refuse a file with other columns, or none does
-            with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
-            if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
-            self.rows = len(rows)
-        if not is_main_process(): return
-        if not exists: self.header = names; return   # written with the first row: a fit refused before it leaves the last fit's file
-        self.file = open(self.path, 'a', newline='')
+        if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
+        return rows
+
+    def _open(self)->None:
+        "Open the file to append rows to it."
+        self.file, self.header = open(self.path, 'a', newline=''), None
         self.writer = csv.writer(self.file)
+
+    def on_train_begin(self, **kwargs:Any)->None:
+        "Open the file (appending if `append` and it exists), or keep the header of a new one for the first row; count its rows."
+        rows = self._rows_there() if self.append else None   # every rank of a distributed fit reads it: all refuse other columns, or none
+        self.rows, self.header = len(rows or []), None
+        if not is_main_process(): return
+        if rows is not None: self._open()
+        else: self.header = self.learn.recorder.names   # written with the first row: a fit refused before it leaves the last fit's file
 
     def load_state_dict(self, sd:dict)->None:
         "Set the state of `sd` back, and keep the header and the first `rows` rows of the file (those written before the checkpoint)."
         super().load_state_dict(sd)
-        if self.file is None: return   # not the main process: no file
-        self.file.close()
-        with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
+        if self.file is not None: self.file.close(); self.file = None
+        rows = self._rows_there() if self.rows else None   # every rank checks the columns, as at `on_train_begin`
+        if not is_main_process(): return
+        if rows is None: self.rows, self.header = 0, self.learn.recorder.names; return   # the run saved wrote no row: a file there is an older fit's
         rows, tmp = rows[:self.rows], self.path.with_name(self.path.name + '.tmp')
-        with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([header, *rows])
+        with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([self.learn.recorder.names, *rows])
         os.replace(tmp, self.path)   # all or nothing: a crash here leaves the old file
-        self.rows, self.file = len(rows), open(self.path, 'a', newline='')
-        self.writer = csv.writer(self.file)
+        self.rows = len(rows)
+        self._open()
 
     def on_epoch_end(self, last_metrics:list, **kwargs:Any)->None:
         "Write the epoch's row, as the results table shows it (after the header, in a new file), and flush it to disk."
@@ -84,13 +92,6 @@ class CSVLogger(LearnerCallback):
         "Close the file."
         if self.file is not None: self.file.close()
         self.file = None
-
-def _resumed_rows(cb:CSVLogger, cb_handler)->int:
-    "The rows the run a resume goes on from had written (0 if it wrote none: the file there is an older fit's), or 0 if not resuming."
-    rs = getattr(cb_handler, 'resume_sd', None)
-    if rs is None: return 0
-    key = next(k for k, c in cb_handler.keyed_callbacks().items() if c is cb)
-    return rs['callbacks'].get(key, {}).get('rows', 0)
 
 # %% ../nbs/07_monitor.ipynb #ea6ad2eb
 def every_n(n:int, on:str='batch')->Callable:
