@@ -236,6 +236,7 @@ class CallbackHandler:
     def __init__(self, callbacks:Collection[Callback]=None, metrics:Collection=None, beta:float=0.98):
         self.metrics = [m if isinstance(m, Callback) else AverageMetric(_check_metric(m)) for m in listify(metrics)]
         self.callbacks = self.metrics + sorted([_check_cb(cb) for cb in listify(callbacks)], key=cb_order)   # see `set_dl`
+        _check_once(self.callbacks)
         self.beta, self.smoothener = beta, SmoothenValue(beta)
         self.state = {**dict.fromkeys(state_keys), **_start_state}   # counts and flags usable before `on_train_begin`, as in fastai v1
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
@@ -602,6 +603,13 @@ def _takes_learner(cls:type)->bool:
     try: return next(iter(inspect.signature(cls).parameters), None) == 'learn'
     except (TypeError, ValueError): return False
 
+def _check_once(cbs:list)->None:
+    "Refuse a callback or metric object listed twice in `cbs`: it would run twice at every event (a schedule at double speed)."
+    for i, cb in enumerate(cbs):
+        if any(cb is o for o in cbs[:i]):
+            raise ValueError(f"Callback {cb.name} is listed twice (the same object), so it would run twice at every event. A Learner's fit "
+                             "runs learn.callbacks and the fit's callbacks together: pass it to one of them")
+
 def _check_cb(cb)->Callback:
     "Check `cb` is a Callback instance, with an error that says what to pass instead."
     if isinstance(cb, type):
@@ -631,12 +639,14 @@ def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
     return sum(v * n for v, n in zip(_floats(vals), sizes)) / sum(sizes)
 
+def _func_name(f:Callable)->str:
+    "The name of metric function `f`: its own `__name__` (one given to a `partial` too, as in fastai v1), else the wrapped function's, else its class's."
+    return getattr(f, '__name__', None) or getattr(getattr(f, 'func', None), '__name__', None) or type(f).__name__
+
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar; output, *targets for a tuple target) in a callback for metrics computation."
     order = -20  # shown by `show_order`; metrics run first at every event anyway, in the order given
-    def __init__(self, func:Callable): self.func = func
-    @property
-    def name(self)->str: return getattr(getattr(self.func, 'func', self.func), '__name__', type(self.func).__name__)
+    def __init__(self, func:Callable): self.func, self.name = func, _func_name(func)
     def on_epoch_begin(self, **kwargs)->None:
         "Start the epoch with no values."
         self.vals, self.sizes = [], []
@@ -703,6 +713,9 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         _check_batch(out, yb)   # the usual cause, named
         if isinstance(yb, (list, tuple)) and isinstance(e, TypeError):
             e.add_note(f"(fastcb calls loss_func(output, *target) when the target is a tuple or list: here {len(yb)} target arguments)")
+        elif isinstance(out, (list, tuple, dict)) and isinstance(e, (TypeError, AttributeError)):   # cross_entropy, mse_loss
+            e.add_note(f"(fastcb: the model returned a {type(out).__name__}, which loss_func got as its output: return one tensor from the model, "
+                       "take the whole output in loss_func, or pick one in a callback's on_loss_begin, returning {'last_output': ...})")
         raise
     if check and (not isinstance(loss, Tensor) or loss.ndim):
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
@@ -720,11 +733,15 @@ def _detach(o):
     return _map_batch(Tensor.detach, o)
 
 def _check_batch(out, yb)->None:
-    "Check `out` has one row per item of the target `yb`."
+    "Check `out` has one row per item of the target `yb`; warn if they have as many elements in other shapes, which a loss would broadcast."
     yb = _first_tensor(yb)
-    if isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim and out.shape[0] != yb.shape[0]:
+    if not (isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim): return
+    if out.shape[0] != yb.shape[0]:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
+    if out.shape != yb.shape and out.numel() == yb.numel():   # (bs, 1) against (bs,): mse_loss would compare each output with every target
+        warnings.warn(f"The model's output has shape {tuple(out.shape)} and the target {tuple(yb.shape)}: a loss comparing them element by element "
+                      "broadcasts them to a bigger shape, and trains on the wrong loss. Give them one shape (e.g. squeeze the output), unless loss_func does")
 
 # %% ../nbs/02_callbacks.ipynb #fbf44dfa
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
@@ -746,15 +763,21 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     return _weighted_mean(losses, nums)
 
 # %% ../nbs/02_callbacks.ipynb #97769cfb
-def _check_fit(epochs:int, opt)->None:
-    "Refuse a fit of no epochs, or without an optimizer, naming the argument."
+def _check_fit(epochs:int, opt, loss_func)->None:
+    "Refuse a fit of no epochs, without an optimizer, or with a `loss_func` that is no function, naming the argument."
     if isinstance(epochs, bool) or not hasattr(epochs, '__index__') or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if opt is None: raise ValueError("fit needs an optimizer, got opt=None (to compute losses only, use `validate`)")
+    _check_loss_func(loss_func)
+
+def _check_loss_func(f)->None:
+    "Refuse a loss function `f` that cannot be called as `f(output, target)`: a loss class, a name."
+    if isinstance(f, type): raise TypeError(f"loss_func must be a function or a loss object, got the class {f.__name__}: pass {f.__name__}()")
+    if not callable(f): raise TypeError(f"loss_func must be a function of (output, target), such as nn.functional.cross_entropy, got {f!r}")
 
 def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
     "Fit `model` on `data` for `epochs` with `loss_fn` and `opt`, calling `callbacks` and `metrics` on the way."
-    _check_fit(epochs, opt)
+    _check_fit(epochs, opt, loss_fn)
     cb_handler = CallbackHandler(callbacks, metrics)
     if resume is not None: cb_handler.load_state_dict(resume)
     pbar = make_master_bar(epochs, silent)

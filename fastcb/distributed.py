@@ -239,13 +239,13 @@ def _save(self:Learner, name, with_opt:bool=True)->Path:
     path = rank0_writes(Learner.save)(self, name, with_opt=with_opt)
     return path if path is not None else _model_file(self, name)
 
-def _export(self:Learner, fname='export.pkl')->Path:
+def _export(self:Learner, file='export.pkl')->Path:
     "Export the learner (without its distributed callbacks) on rank 0; every rank returns once it is written."
     fns = self.callback_fns
     self.callback_fns = [f for f in fns if getattr(f, 'func', f) not in (DistributedTrainer, AgreeToStop)]
-    try: path = rank0_writes(Learner.export)(self, fname)
+    try: path = rank0_writes(Learner.export)(self, file)
     finally: self.callback_fns = fns
-    return path if path is not None else self.path/fname
+    return path if path is not None else self.path/file
 
 # %% ../nbs/11_distributed.ipynb #252ef887
 def _fit(self:Learner, *args, **kwargs)->None:

@@ -16,8 +16,8 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake
-from .optimizer import OptimWrapper, AdamW, lr_range, _norm_types, _as_groups
-from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len, _takes_learner
+from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
+from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len, _takes_learner, _check_loss_func
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -282,8 +282,8 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
     ax.set_ylabel('Loss'); ax.set_xlabel('Batches processed'); ax.legend()
     if return_fig: return fig
 
-def _plot_metrics(self:Recorder, return_fig:bool=False):
-    "Plot metrics collected during training."
+def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
+    "Plot metrics collected during training, but those of the first `skip_start` and the last `skip_end` batches processed."
     if not self.metrics:
         if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
         raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
@@ -291,8 +291,10 @@ def _plot_metrics(self:Recorder, return_fig:bool=False):
     fig, axs = _new_fig(n)
     axs = [axs] if n == 1 else axs
     val_iter = [i for i, v in zip(np.cumsum(self.nb_batches), self.val_losses) if v is not None]   # epochs that validated have metrics
+    pts = [(x, m) for x, m in zip(val_iter, self.metrics) if skip_start < x <= sum(self.nb_batches) - skip_end]
+    if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
     for i, ax in enumerate(axs):
-        ax.plot(val_iter, [m[i] for m in self.metrics], marker='o')
+        ax.plot([x for x, _ in pts], [m[i] for _, m in pts], marker='o')
         ax.set_ylabel(self.metrics_names[i]); ax.set_xlabel('Batches processed')
     if return_fig: return fig
 
@@ -411,6 +413,7 @@ class Learner:
         self.data, self.model = data, model.to(data.device)
         self.loss_func = loss_func if loss_func is not None else getattr(data, 'loss_func', None)
         if self.loss_func is None: raise ValueError("Learner needs a loss_func, e.g. loss_func=nn.functional.cross_entropy")
+        _check_loss_func(self.loss_func)
         self.opt_func, self.metrics, self.true_wd, self.bn_wd, self.wd = opt_func, listify(metrics), true_wd, bn_wd, wd
         self.train_bn, self.model_dir, self.silent = train_bn, model_dir, silent
         self.path = Path(path) if path is not None else Path(getattr(data, 'path', '.'))
@@ -495,7 +498,9 @@ class Learner:
 
     def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
         "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
-        if fit_only: return [_call_cb_fn(cb_fn, self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+        if fit_only:
+            cbs = [_call_cb_fn(cb_fn, self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+            return cbs if any(isinstance(cb, Recorder) for cb in cbs) else [Recorder(self)] + cbs   # `callback_fns` replaced by a list without it
         kept = dict(vars(self))   # before the `callback_fns` set `learn.recorder`, `learn.csv_logger`...
         cbs = self.fit_callbacks()
         out = [cb for cb in cbs if cb.fit_only]
@@ -511,6 +516,7 @@ def _model_file(learn:Learner, name:str|Path)->Path:
 
 def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     "Save model and optimizer state (if `with_opt`) with `name` to `self.model_dir`, atomically."
+    if not isinstance(name, (str, Path)) or not str(name): raise TypeError(f"save takes a file name (a str or Path), got {name!r}")
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     return atomic_save(state, _model_file(self, name))
@@ -601,13 +607,13 @@ Learner.validate, Learner.get_preds = _validate, _get_preds
 
 # %% ../nbs/05_learner.ipynb #81551962
 def _freeze_to(self:Learner, n:int)->None:
-    "Freeze layers up to layer group `n` (norm layers stay trainable if `train_bn`)."
+    "Freeze layers up to layer group `n` (BatchNorm layers stay trainable if `train_bn`)."
     k = len(self.layer_groups)
     if not -k <= n < k: raise ValueError(f"freeze_to({n}) is out of range for {k} layer group(s)" + (", and would leave nothing to train" if n >= k else "")
                                          + f": it freezes layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
     for g in self.layer_groups[:n]:
         for m in g.modules():
-            trainable = self.train_bn and isinstance(m, _norm_types)
+            trainable = self.train_bn and isinstance(m, nn.modules.batchnorm._BatchNorm)   # BatchNorm1d/2d/3d, SyncBatchNorm, lazy ones
             for p in m.parameters(recurse=False): p.requires_grad_(trainable)
     for g in self.layer_groups[n:]:
         for p in g.parameters(): p.requires_grad_(True)
@@ -657,13 +663,13 @@ Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 # %% ../nbs/05_learner.ipynb #14522710
 _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
 
-def _export(self:Learner, fname:str|Path='export.pkl')->Path:
-    "Export the state of the `Learner` in `self.path/fname`."
+def _export(self:Learner, file:str|Path='export.pkl')->Path:
+    "Export the state of the `Learner` in `self.path/file`."
     state = {a: getattr(self, a) for a in _export_args}
-    state['callback_fns'] = self.callback_fns[1:]   # Recorder is always added back
+    state['callback_fns'] = [f for f in self.callback_fns if f is not Recorder]   # the Learner adds it back
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'] = self.model
-    try: return atomic_save(state, self.path/fname)
+    try: return atomic_save(state, self.path/file)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
         raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
                          "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e
@@ -678,10 +684,10 @@ def load_callback(cls:type, state:dict, learn:Learner)->Callback:
         if k not in init: setattr(cb, k, v)
     return cb
 
-def load_learner(path:str|Path, fname:str|Path='export.pkl', device=None)->Learner:
-    "Load a `Learner` object saved with `export` in `path/fname`, for inference on `device`."
+def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learner:
+    "Load a `Learner` object saved with `export` in `path/file`, for inference on `device`."
     device = torch.device(device) if device is not None else default_device()
-    state = _read(Path(path)/fname, 'exported learner', map_location=device, weights_only=False)
+    state = _read(Path(path)/file, 'exported learner', map_location=device, weights_only=False)
     model, cb_state = state.pop('model'), state.pop('cb_state')
     learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]

@@ -113,7 +113,10 @@ def every_n(n:int, on:str='batch')->Callable:
 class StopAfterNBatches(Callback):
     "Stop training after `n_batches` training batches, skipping validation."
     order = 0  # its flags act when on_batch_end is over: every callback still sees the last batch
-    def __init__(self, n_batches:int=2): self.n_batches = n_batches
+    def __init__(self, n_batches:int=2):
+        if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 1:
+            raise ValueError(f"StopAfterNBatches: n_batches must be a positive int, got {n_batches!r}")
+        self.n_batches = n_batches
     def on_batch_end(self, iteration:int, train:bool, **kwargs:Any)->Optional[dict]:
         "Stop after `n_batches` training batches."
         if train and iteration + 1 >= self.n_batches:
@@ -132,6 +135,8 @@ class ActivationStats(LearnerCallback):
     def __init__(self, learn:Learner, modules:Optional[Collection[nn.Module]]=None):
         super().__init__(learn)
         self.modules = list(modules) if modules is not None else None
+        bad = next((m for m in self.modules or [] if not isinstance(m, nn.Module)), None)
+        if bad is not None: raise TypeError(f"ActivationStats: modules must be nn.Modules (their outputs are recorded), got a {type(bad).__name__}")
         self.stats, self.hooks, self.cur, self.recording = [], [], [], False
 
     def on_train_begin(self, **kwargs:Any)->None:
@@ -141,7 +146,8 @@ class ActivationStats(LearnerCallback):
         if not mods: raise ValueError("ActivationStats: no module to hook (modules=[], or the model has no module with parameters): "
                                       "pass the modules to watch in `modules`")
         self.stats, self.cur = [], [None] * len(mods)
-        self.hooks = [m.register_forward_hook(functools.partial(self._hook, i)) for i, m in enumerate(mods)]
+        for i, m in enumerate(mods):   # one at a time, so that `remove` finds those hooked before a failure
+            self.hooks.append(m.register_forward_hook(functools.partial(self._hook, i)))
 
     def _hook(self, i:int, m:nn.Module, inp, out)->None:
         if not self.recording: return
@@ -168,10 +174,10 @@ class ActivationStats(LearnerCallback):
         self.hooks = []
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Remove the hooks and gather the statistics in one tensor on the CPU."
+        "Remove the hooks and gather the statistics in one tensor on the CPU: (mean or std, module, batch), as fastai v1 lays them out."
         self.remove()
         self.recording = False
-        if self.stats: self.stats = torch.stack(self.stats).cpu()
+        if self.stats: self.stats = torch.stack(self.stats).permute(2, 1, 0).cpu()
 
 # %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:

@@ -26,6 +26,11 @@ class RNNRegularizer(Callback):
         _refuse_learner(alpha, type(self).__name__)
         self.alpha, self.beta, self.raw_out, self.out = alpha, beta, None, None
 
+    def on_epoch_begin(self, model, **kwargs:Any)->None:
+        "Reset the hidden state of a model that keeps one between batches (it has `reset`), as fastai v1's `RNNTrainer` did."
+        reset = getattr(getattr(model, 'module', model), 'reset', None)   # under DistributedDataParallel, the wrapped model's
+        if callable(reset): reset()
+
     def on_loss_begin(self, last_output, train:bool, **kwargs:Any)->dict:
         "Keep the final layer's raw and dropped-out activations (training only); the loss gets the output."
         if not (isinstance(last_output, (tuple, list)) and len(last_output) == 3):

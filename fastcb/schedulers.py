@@ -49,12 +49,15 @@ class GeneralScheduler(Callback):
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         _refuse_learner(phases, type(self).__name__)
         self.phases, self.start_epoch = list(phases), start_epoch
+        bad = next((p for p in self.phases if not isinstance(p, TrainingPhase)), None)
+        if bad is not None: raise TypeError(f"{type(self).__name__}: phases must be TrainingPhases, e.g. [TrainingPhase(n).schedule_hp('lr', (1e-3, 1e-2))], got {bad!r}")
 
     def on_train_begin(self, opt, data, iteration:int, n_epochs:int, epoch:int, **kwargs:Any)->Optional[dict]:
         "Set the start values, then jump to the current position (`start_epoch`, plus `iteration` when resuming)."
         _check_wrapped(opt, self)
         start = self.start_epoch or 0
         if start >= n_epochs: raise ValueError(f"start_epoch={start} leaves no epoch of this {n_epochs}-epoch fit: n_epochs counts the skipped ones")
+        if not self.phases: raise ValueError(f"{type(self).__name__} has no phase to schedule: give it a list of TrainingPhases")
         self.opt, self.idx_s = opt, 0
         self.n_batch = len(data.train_dl) if _has_len(data.train_dl) else None
         for p in self.phases: p.restart()

@@ -68,12 +68,18 @@ class TrackerCallback(LearnerCallback):
         return self.wait > self.patience
 
 # %% ../nbs/06_tracker.ipynb #80765d80
+def _check_patience(patience:int)->int:
+    "`patience`, refused unless it is a whole number of epochs, 0 or more."
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        raise ValueError(f"patience must be an int >= 0 (the epochs without improvement to wait), got {patience!r}")
+    return patience
+
 class EarlyStoppingCallback(TrackerCallback):
     "A `TrackerCallback` that terminates training when `monitor` stops improving for more than `patience` epochs."
     order = 30  # after the metrics (-20) and the Recorder (-10); stop_training is read after every callback's on_epoch_end
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0., patience:int=0):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
-        self.patience, self.wait, self.stopped_epoch = patience, 0, None
+        self.patience, self.wait, self.stopped_epoch = _check_patience(patience), 0, None
 
     def on_train_begin(self, **kwargs:Any)->None:
         "Reset the best value and the count of epochs without improvement."
@@ -128,7 +134,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
                  min_delta:float=0., min_lr:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         if not 0 < factor < 1: raise ValueError(f"factor must be between 0 and 1 (exclusive), got {factor}")
-        self.patience, self.factor, self.min_lr, self.wait = patience, factor, min_lr, 0
+        self.patience, self.factor, self.min_lr, self.wait = _check_patience(patience), factor, min_lr, 0
 
     def on_train_begin(self, **kwargs:Any)->None:
         "Reset the best value and the count of epochs without improvement."

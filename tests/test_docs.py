@@ -119,6 +119,17 @@ def test_fastcb_build(tmp_path):
     html = ''.join(f.read_text() for f in (tmp_path/'a'/'docs').glob('*.html'))
     names = bd.public_names(bd.Project(ROOT))
     assert names and [n for n in names if f'id="{n}"' not in html] == []
+    attached = ['Learner.save', 'Learner.get_preds', 'Learner.freeze_to', 'Recorder.plot_metrics']   # `Learner.save = _save`
+    assert [n for n in attached if f'id="{n}"' not in html] == []
+
+def test_ids_unique_and_nbdev_links_land():
+    "Every id on a page is unique, and every link nbdev publishes for other projects (`_modidx`, lower-case anchors) finds its id."
+    from fastcb._modidx import d
+    pages = {f.name: re.findall(r'\bid="([^"]+)"', f.read_text()) for f in (ROOT/'docs').glob('*.html')}
+    assert {p: sorted({i for i in ids if ids.count(i) > 1}) for p, ids in pages.items() if len(set(ids)) < len(ids)} == {}
+    links = [url for mod in d['syms'].values() for sym, (url, _) in mod.items() if not any(w.startswith('_') for w in sym.split('.')[1:])]
+    missed = [u for u in links if (page := u.split('#')[0]) in pages and u.split('#')[1] not in pages[page]]
+    assert links and missed == []
 
 def test_module_docstring_links_resolve():
     "Each module's docstring (written by nbdev-export) links its page's Markdown, `NAME.html.md`: the build writes it."

@@ -21,6 +21,13 @@ def test_imports_flow_in_notebook_order():
                 dep = node.module.split('.')[0]
                 if name in ORDER and dep in ORDER: assert ORDER.index(dep) < ORDER.index(name), f"{name} imports later module {dep}"
 
+def test_every_module_is_placed_and_reexported():
+    "A new module has its place in `ORDER` and is re-exported by `fastcb.all` (nbs/99_all.ipynb): else no `import *` brings its names."
+    mods = {p.stem for p in (ROOT/'fastcb').glob('*.py') if not p.stem.startswith('_') and p.stem != 'all'}
+    assert mods == set(ORDER), f"modules missing from ORDER: {sorted(mods - set(ORDER))}; in ORDER but gone: {sorted(set(ORDER) - mods)}"
+    import fastcb.all
+    assert [m.__name__.split('.')[-1] for m in fastcb.all._modules] == ORDER
+
 def test_fit_stays_small():
     from fastcb.callback import fit
     assert len(inspect.getsource(fit).splitlines()) <= 35

@@ -85,8 +85,15 @@ def definitions(cell) -> list:
             patched = ann is not None and any('patch' in ast.unparse(d) for d in s.decorator_list)
             res.append((f'{ast.unparse(ann)}.{s.name}' if patched else s.name, s))
         elif isinstance(s, (ast.Assign, ast.AnnAssign)):
-            res += [(n.id, s) for t in (s.targets if isinstance(s, ast.Assign) else [s.target]) for n in ast.walk(t) if isinstance(n, ast.Name)]
+            res += [(n, s) for t in (s.targets if isinstance(s, ast.Assign) else [s.target]) for n in targets(t)]
     return [(n, s) for n, s in res if not n.split('.')[-1].startswith('_')]
+
+def targets(t) -> list:
+    "The names an assignment target binds: `x`, `Class.attr` (a method attached by assignment), each of a tuple's."
+    if isinstance(t, ast.Name): return [t.id]
+    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name): return [f'{t.value.id}.{t.attr}']
+    if isinstance(t, (ast.Tuple, ast.List)): return [n for e in t.elts for n in targets(e)]
+    return []
 
 def defined_names(cell) -> list: return [n for n, _ in definitions(cell)]
 
@@ -178,6 +185,7 @@ class Entries:
         path, line = source_line(self.p, obj, name, mod)
         links = [f'<a href="{self.p.blob(path, line)}">source</a>'] * bool(path) + [f'<a href="{self.p.blob(nb.relative_to(self.p.root).as_posix())}">notebook</a>']
         md = ['<div class="doc-entry" markdown="1">', f'<p class="doc-links">{" · ".join(links)}</p>',
+              *[f'<a id="{name.lower()}"></a>'] * (name.lower() != name),   # where nbdev's `_modidx` links (see `drop_twin_anchors`)
               f"{'#'*level} `{name}` {{: #{name} .doc-name }}"]
         if assign_src: md.append(fence(assign_src, 'python'))
         else: md += [sig_md(obj, name), param_table(obj)]
@@ -191,8 +199,8 @@ class Entries:
         "Public methods and properties defined in the class body (not `@patch`ed in), unless shown with `show_doc`."
         try: body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
         except (OSError, TypeError, SyntaxError): return []
-        return [s.name for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and not s.name.startswith('_')
-                and f'{cls.__name__}.{s.name}' not in self.shown and s.name in vars(cls)]
+        return list(dict.fromkeys(s.name for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and not s.name.startswith('_')
+                and f'{cls.__name__}.{s.name}' not in self.shown and s.name in vars(cls)))   # a property's setter: the same entry
 
     def method(self, cname, m, cls, mod, nb) -> str:
         return self.entry(f'{cname}.{m}', getattr(cls, m) if not isinstance(vars(cls)[m], property) else vars(cls)[m], mod, nb, level=4)
@@ -276,7 +284,8 @@ def export_md(c, cells, ents:Entries, nb:Path) -> list:
     for n, stmt in definitions(c):
         obj = None if n in ents.shown else ents.resolve(n, mod)
         if obj is None or (n not in ents.public and '.' not in n): continue
-        res.append(ents.entry(n, obj, mod, nb, assign_src=None if isinstance(stmt, DEFS) else ast.get_source_segment(code, stmt)))
+        method = '.' in n and inspect.isfunction(obj)   # `Learner.save = _save`: shown as the method it is
+        res.append(ents.entry(n, obj, mod, nb, assign_src=None if isinstance(stmt, DEFS) or method else ast.get_source_segment(code, stmt)))
     if 'exports' not in d and any(isinstance(s, DEFS) for _, s in definitions(c)):
         res.append(f'<details class="nb-source" markdown="1"><summary>Exported source</summary>\n\n{fence(code, "python")}\n\n</details>')
     return res
@@ -347,7 +356,13 @@ def mkdocs_build(p:Project, mdir:Path, site:Path, nav:list):
                       nav=nav, site_name=p.name, site_description=p.description, repo_url=p.repo or None, site_url=p.site_url)
     mk_build(cfg)
     for f in ('sitemap.xml', 'sitemap.xml.gz'): (site/f).unlink(missing_ok=True)   # carry build dates
+    for f in site.glob('*.html'): f.write_text(drop_twin_anchors(f.read_text(encoding='utf-8')), encoding='utf-8')
     (site/'.nojekyll').write_text('')
+
+def drop_twin_anchors(html:str) -> str:
+    "Drop the empty `<a id=...>` of an entry whose id the page has already (a section headed by the same name): ids must be unique."
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    return re.sub(r'<a id="([^"]+)"></a>', lambda m: '' if ids.count(m[1]) > 1 else m[0], html)
 
 def diff_trees(a:Path, b:Path) -> list:
     "Relative paths that differ between directory trees `a` and `b`."
