@@ -535,6 +535,9 @@ class CallbackHandler:
         ds = getattr(dl, 'dataset', None)
         cb_dl, old = (ds if isinstance(ds, Callback) else None), getattr(self, 'cb_dl', None)
         if cb_dl is old: return   # the usual case: nothing to re-plan
+        if any(cb_dl is cb for cb in self.callbacks):
+            raise ValueError(f"Callback {cb_dl.name} is the dataset of a dataloader, so it takes part while that dataloader runs: "
+                             "do not pass it in callbacks too, or it would run twice at every event")
         if old is not None: self.callbacks.remove(old)
         self.cb_dl = cb_dl
         n = len(self.metrics)   # the metrics come first, in the order given: their values fill `last_metrics` in that order
@@ -605,10 +608,10 @@ def _takes_learner(cls:type)->bool:
 
 def _check_once(cbs:list)->None:
     "Refuse a callback or metric object listed twice in `cbs`: it would run twice at every event (a schedule at double speed)."
-    for i, cb in enumerate(cbs):
-        if any(cb is o for o in cbs[:i]):
-            raise ValueError(f"Callback {cb.name} is listed twice (the same object), so it would run twice at every event. A Learner's fit "
-                             "runs learn.callbacks and the fit's callbacks together: pass it to one of them")
+    if len({id(cb) for cb in cbs}) == len(cbs): return
+    cb = next(cb for i, cb in enumerate(cbs) if any(cb is o for o in cbs[:i]))
+    raise ValueError(f"Callback {cb.name} is listed twice (the same object), so it would run twice at every event. A Learner's fit "
+                     "runs learn.callbacks and the fit's callbacks together: pass it to one of them")
 
 def _check_cb(cb)->Callback:
     "Check `cb` is a Callback instance, with an error that says what to pass instead."

@@ -287,12 +287,12 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
     if not self.metrics:
         if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
         raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
-    n = len(self.metrics[0])
-    fig, axs = _new_fig(n)
-    axs = [axs] if n == 1 else axs
     val_iter = [i for i, v in zip(np.cumsum(self.nb_batches), self.val_losses) if v is not None]   # epochs that validated have metrics
     pts = [(x, m) for x, m in zip(val_iter, self.metrics) if skip_start < x <= sum(self.nb_batches) - skip_end]
     if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
+    n = len(self.metrics[0])
+    fig, axs = _new_fig(n)
+    axs = [axs] if n == 1 else axs
     for i, ax in enumerate(axs):
         ax.plot([x for x, _ in pts], [m[i] for _, m in pts], marker='o')
         ax.set_ylabel(self.metrics_names[i]); ax.set_xlabel('Batches processed')
@@ -666,7 +666,7 @@ _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 't
 def _export(self:Learner, file:str|Path='export.pkl')->Path:
     "Export the state of the `Learner` in `self.path/file`."
     state = {a: getattr(self, a) for a in _export_args}
-    state['callback_fns'] = [f for f in self.callback_fns if f is not Recorder]   # the Learner adds it back
+    state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'] = self.model
     try: return atomic_save(state, self.path/file)
@@ -688,7 +688,8 @@ def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learne
     "Load a `Learner` object saved with `export` in `path/file`, for inference on `device`."
     device = torch.device(device) if device is not None else default_device()
     state = _read(Path(path)/file, 'exported learner', map_location=device, weights_only=False)
-    model, cb_state = state.pop('model'), state.pop('cb_state')
+    model, cb_state, fns = state.pop('model'), state.pop('cb_state'), state.pop('callback_fns')
     learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
+    learn.callback_fns = fns   # not the Learner's `[Recorder] + fns`: they may hold a Recorder of their own (a partial)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]
     return learn

@@ -114,9 +114,9 @@ class StopAfterNBatches(Callback):
     "Stop training after `n_batches` training batches, skipping validation."
     order = 0  # its flags act when on_batch_end is over: every callback still sees the last batch
     def __init__(self, n_batches:int=2):
-        if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 1:
+        if isinstance(n_batches, bool) or not hasattr(n_batches, '__index__') or n_batches < 1:   # numpy ints too
             raise ValueError(f"StopAfterNBatches: n_batches must be a positive int, got {n_batches!r}")
-        self.n_batches = n_batches
+        self.n_batches = int(n_batches)
     def on_batch_end(self, iteration:int, train:bool, **kwargs:Any)->Optional[dict]:
         "Stop after `n_batches` training batches."
         if train and iteration + 1 >= self.n_batches:

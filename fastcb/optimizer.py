@@ -40,7 +40,8 @@ def _check_rates(name:str, vals:list, positive:bool=False)->None:
     for v in vals:
         try: f = float(v)
         except (TypeError, ValueError): f = math.nan
-        if isinstance(v, (str, bytes, bool)) or math.isnan(f): raise TypeError(f"{name} must be a number, a slice or one number per layer group, got {v!r}")
+        if isinstance(v, (str, bytes, bool, np.bool_)) or getattr(v, 'dtype', None) == torch.bool or math.isnan(f):   # True is not 1.0
+            raise TypeError(f"{name} must be a number, a slice or one number per layer group, got {v!r}")
         if f < 0 or (positive and f == 0): raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
         if math.isinf(f): raise ValueError(f"{name} must be finite, got {v!r}")   # a step of inf turns every weight into NaN
 

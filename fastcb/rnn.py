@@ -7,7 +7,8 @@ Docs: https://fastcb.github.io/fastcb/rnn.html.md"""
 # %% ../nbs/09_rnn.ipynb #3a5ef09f
 from __future__ import annotations
 from typing import Any
-from torch import Tensor
+from torch import nn, Tensor
+from torch.nn.parallel import DistributedDataParallel
 from .callback import Callback, _refuse_learner
 
 # %% auto #0
@@ -28,8 +29,8 @@ class RNNRegularizer(Callback):
 
     def on_epoch_begin(self, model, **kwargs:Any)->None:
         "Reset the hidden state of a model that keeps one between batches (it has `reset`), as fastai v1's `RNNTrainer` did."
-        reset = getattr(getattr(model, 'module', model), 'reset', None)   # under DistributedDataParallel, the wrapped model's
-        if callable(reset): reset()
+        if isinstance(model, (nn.DataParallel, DistributedDataParallel)): model = model.module   # the wrapped model's, when distributed
+        if callable(getattr(model, 'reset', None)): model.reset()
 
     def on_loss_begin(self, last_output, train:bool, **kwargs:Any)->dict:
         "Keep the final layer's raw and dropped-out activations (training only); the loss gets the output."

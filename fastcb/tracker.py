@@ -70,9 +70,9 @@ class TrackerCallback(LearnerCallback):
 # %% ../nbs/06_tracker.ipynb #80765d80
 def _check_patience(patience:int)->int:
     "`patience`, refused unless it is a whole number of epochs, 0 or more."
-    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+    if isinstance(patience, bool) or not hasattr(patience, '__index__') or patience < 0:   # numpy ints too
         raise ValueError(f"patience must be an int >= 0 (the epochs without improvement to wait), got {patience!r}")
-    return patience
+    return int(patience)
 
 class EarlyStoppingCallback(TrackerCallback):
     "A `TrackerCallback` that terminates training when `monitor` stops improving for more than `patience` epochs."

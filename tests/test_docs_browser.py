@@ -59,7 +59,7 @@ def pages(site:Path) -> list:
     return sorted(f.name for f in site.glob('*.html') if f.name != '404.html')
 
 @pytest.mark.parametrize('site', ['fastcb', 'sample'])
-def test_pages_load_without_console_errors(base, browser, site):
+def test_pages_load_without_console_errors(browser, base, site):
     tmp, url = base
     assert {'index.html', 'search.html'} <= set(pages(tmp/site))
     errors = {p: e for p in pages(tmp/site) if (e := load(browser, f'{url}/{site}/{p}'))}
@@ -68,7 +68,7 @@ def test_pages_load_without_console_errors(base, browser, site):
     assert len(nav) >= 2, 'no navigation between pages'
 
 @pytest.mark.parametrize('site', ['fastcb', 'sample'])
-def test_doc_entries_and_images_render(base, browser, site):
+def test_doc_entries_and_images_render(browser, base, site):
     tmp, url = base
     n_sigs = n_imgs = 0
     for p in pages(tmp/site):
@@ -85,7 +85,7 @@ def test_doc_entries_and_images_render(base, browser, site):
     if site == 'sample': assert n_imgs >= 1, 'the sample plot is missing'
 
 @pytest.mark.parametrize('site,word', [('fastcb', None), ('sample', 'double')])
-def test_search_finds_known_word(base, browser, site, word):
+def test_search_finds_known_word(browser, base, site, word):
     tmp, url = base
     word = word or next(iter(bd.public_names(bd.Project(ROOT))))
     assert load(browser, f'{url}/{site}/search.html?q={word}') == []
@@ -93,7 +93,7 @@ def test_search_finds_known_word(base, browser, site, word):
     hits = [a.get_attribute('href') for a in browser.find_elements(By.CSS_SELECTOR, '#mkdocs-search-results article a')]
     assert any('.html' in h for h in hits), hits
 
-def test_screenshot(base, browser, tmp_path):
+def test_screenshot(browser, base, tmp_path):
     "Screenshot the page a newcomer starts from (the tutorial: prose, code, a results table, plots), for a person to look at."
     tmp, url = base
     page = 'tutorial.html'
