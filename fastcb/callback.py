@@ -624,9 +624,13 @@ def _check_cb(cb)->Callback:
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
 def _map_batch(f:Callable, o):
     "`f` applied to each tensor of `o`: a tensor, or a tuple/list or dict of them (nested); anything else as it is."
-    if isinstance(o, (list, tuple)): return type(o)(_map_batch(f, x) for x in o)
+    if isinstance(o, (list, tuple)): return _rebuild(o, [_map_batch(f, x) for x in o])
     if isinstance(o, dict): return {k: _map_batch(f, v) for k, v in o.items()}
     return f(o) if isinstance(o, Tensor) else o
+
+def _rebuild(o:list|tuple, items:list)->list|tuple:
+    "A list or tuple of `o`'s type holding `items`: a namedtuple (as torch's `default_collate` keeps them) takes them one by one."
+    return type(o)(*items) if hasattr(o, '_fields') else type(o)(items)
 
 def _first_tensor(o)->Optional[Tensor]:
     "The first tensor of `o` (a tensor, or a tuple/list or dict of them), or None."
@@ -817,6 +821,9 @@ def _note_bad_batch(e:BaseException, xb)->None:
     "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), or `xb` is a string (a dict's key), say what a batch must be."
     if isinstance(xb, str): return e.add_note(f"(fastcb: the batch's input was the string {xb!r}: a dict batch unpacks into its keys; "
                                               "each batch must be a pair (xb, yb), the input and the target)")
+    if isinstance(e, ValueError) and 'more than 1 value per channel' in str(e) and getattr(_first_tensor(xb), 'shape', (0,))[0] == 1:
+        return e.add_note("(fastcb: this batch holds 1 item, which BatchNorm cannot normalise in training: drop the last batch with "
+                          "DataLoader(..., drop_last=True), or pick a batch size that does not leave 1 item; DataBunch.create drops it)")
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None: tb = tb.tb_next   # where it was raised
     if tb is None or tb.tb_frame.f_code not in (fit.__code__, validate.__code__): return

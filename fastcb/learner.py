@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
-from .callback import Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _has_len, _takes_learner, _check_loss_func
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _rebuild, _has_len, _takes_learner,
+                             _check_loss_func)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -66,9 +67,13 @@ class DataBunch:
     def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
         "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order at twice `bs`; `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."
         device = torch.device(device) if device is not None else default_device()
-        kw = dict(num_workers=num_workers, pin_memory=device.type == 'cuda', **dl_kwargs)
+        if 'batch_size' in dl_kwargs: raise TypeError("DataBunch.create takes the batch size as bs= (the validation set's is twice it)")
+        kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
-        if not {'sampler', 'batch_sampler'} & set(train_only): train_only.setdefault('shuffle', True)
+        stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: no shuffle, no length
+        if not ({'sampler', 'batch_sampler'} & set(train_only) or stream): train_only.setdefault('shuffle', True)
+        if not ({'batch_sampler', 'drop_last'} & set(train_only) or stream) and _n_items(train_only.get('sampler', train_ds)) % bs == 1:
+            train_only['drop_last'] = True   # a last batch of 1 item: BatchNorm cannot train on it (fastai v1 dropped every last batch)
         train_bs = {} if 'batch_sampler' in train_only else {'batch_size': bs}   # a batch sampler makes the batches itself
         train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
         valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=bs*2, **kw)
@@ -80,6 +85,11 @@ class DataBunch:
 
     def __repr__(self)->str:
         return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"
+
+def _n_items(o)->int:
+    "The length of dataset or sampler `o`, or 0 if it has none."
+    try: return len(o)
+    except TypeError: return 0
 
 def _empty(dl)->bool:
     "Is `dl` a dataloader known to yield no batch? (One without a length, over an iterable dataset, may not be.)"
@@ -512,7 +522,7 @@ class Learner:
 
 # %% ../nbs/05_learner.ipynb #91ae8453
 def _model_file(learn:Learner, name:str|Path)->Path:
-    return learn.path/learn.model_dir/f'{name}.pth'
+    return Path(learn.path)/learn.model_dir/f'{name}.pth'   # `learn.path` may have been set to a str
 
 def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     "Save model and optimizer state (if `with_opt`) with `name` to `self.model_dir`, atomically."
@@ -588,7 +598,12 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
 def _cat(xs:list):
     "Concatenate the batches `xs` (tensors, or tuples/lists or dicts of them: several outputs or targets) on the CPU."
     if isinstance(xs[0], dict): return {k: _cat([x[k] for x in xs]) for k in xs[0]}
-    return type(xs[0])(_cat(list(o)) for o in zip(*xs)) if isinstance(xs[0], (list, tuple)) else torch.cat(xs).cpu()
+    if isinstance(xs[0], (list, tuple)): return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
+    try: return torch.cat(xs).cpu()
+    except RuntimeError as e:   # batches of outputs of other lengths (sequences padded per batch)
+        e.add_note("(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, so they must have the same "
+                   "other dimensions: pad them to one length in the dataloader's collate_fn, or collect them batch by batch in a callback)")
+        raise
 
 def _item(o, i:int):
     "Item `i` of the batch `o` (a tensor, or a tuple/list or dict of them), as a batch of one."
@@ -633,7 +648,7 @@ Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfr
 # %% ../nbs/05_learner.ipynb #53e99bc9
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
-    d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
+    d, pat = Path(self.path)/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
     rel = lambda p: p.relative_to(d).as_posix()   # `name` may hold a folder: 'runs/exp1'
     files = [p for p in d.glob(f'{glob.escape(str(name))}_e*_b*.pth') if pat.fullmatch(rel(p))] if d.exists() else []   # not `ckpt_ema_e1_b0.pth`
     pos = lambda p: tuple(int(n) for n in pat.fullmatch(rel(p)).groups())
@@ -665,11 +680,12 @@ _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 't
 
 def _export(self:Learner, file:str|Path='export.pkl')->Path:
     "Export the state of the `Learner` in `self.path/file`."
+    dest = Path(self.path)/file   # outside the `try`: a bad path is not a pickling error
     state = {a: getattr(self, a) for a in _export_args}
     state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'] = self.model
-    try: return atomic_save(state, self.path/file)
+    try: return atomic_save(state, dest)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
         raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
                          "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e
