@@ -166,10 +166,16 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
     "The state keys `f` names at `event` (None for all), and whether they can go by position."
     ps = list(inspect.signature(f, follow_wrapped=False).parameters.values())[int(bound):]   # the wrapper's, as for the body
     var_kw = [p.name for p in ps if p.kind is p.VAR_KEYWORD]
-    if var_kw and _reads_name(f, var_kw[0]): return None, False
+    if var_kw and _reads_name(f, var_kw[0]):
+        inner = getattr(f, '__wrapped__', None)   # a decorator's wrapper passing its `**kwargs` on (`@torch.no_grad()`)...
+        if inner is None or any(p.kind is p.VAR_KEYWORD for p in inspect.signature(inner).parameters.values()): return None, False
+        return _plan(inner, event, bound)[0], False   # ...to a method naming only its keys, which can take no others: those, by name
     known = state_keys + _event_extras.get(event, ())
     names = []
     for p in ps:
+        if p.kind is p.POSITIONAL_ONLY and p.name in known:
+            raise TypeError(f"{f.__qualname__} takes the state key '{p.name}' as a positional-only parameter (before '/'): the handler "
+                            "passes state keys by name, so drop the '/'")
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY): continue
         if p.name in known: names.append(p.name)
         elif p.default is p.empty:
@@ -181,13 +187,14 @@ def _cb_plans(cb:Callback)->tuple:
     "`(event, method name, how, get)` for each event `cb` implements (how to call it and with what: `_call_how`), and the events where it reads `smooth_loss`."
     cls = type(cb)
     if _on_set.isdisjoint(getattr(cb, '__dict__', ())):   # no method set on the instance
-        res = _class_plans(cls, tuple(map(vars(cls).get, _on_names)))
+        res = _cached(_class_plans, cls, tuple(map(vars(cls).get, _on_names)))   # a dataclass's callable attribute cannot be hashed
         if res is not None: return res   # the usual case
     found = []
     for e, name, base in _event_methods:
         f = getattr(cb, name)   # as the handler will call it: set on the instance, a partial, a property...
         func = getattr(f, '__func__', f)
-        if func is not base: found.append((e, name, _cached(_method_plan, func, e, type(f) is MethodType)))
+        # worked out each time: rare, and a cache would keep an instance's own function, and what it holds (a model), alive
+        if func is not base: found.append((e, name, _method_plan.__wrapped__(func, e, type(f) is MethodType)))
     return _split_plans(found)
 
 @functools.lru_cache(maxsize=None)
@@ -386,15 +393,18 @@ class CallbackHandler:
         return self.state['skip_zero']
 
     def on_batch_end(self, loss:Tensor)->bool:
-        "Handle end of processing one batch with `loss`."
+        "Handle end of processing one batch with `loss`; return whether a callback stopped the epoch (or the validation pass)."
         s = self.state
         s['last_loss'] = loss
         if s['train']:
             self._call('batch_end')   # metrics left out: they see validation batches only
             s['iteration'] += 1; s['num_batch'] += 1
             if self.interrupted: self._interrupt('a training batch')
-        else: self.dispatch('batch_end')
-        return s['stop_epoch']
+            return s['stop_epoch']
+        stopped, s['stop_epoch'] = s['stop_epoch'], False   # a validation batch: did a callback stop the pass here (as in fastai v1)?
+        self.dispatch('batch_end')
+        stopped, s['stop_epoch'] = s['stop_epoch'], stopped or s['stop_epoch']   # training's flag kept, for `on_epoch_end`
+        return stopped
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
@@ -763,7 +773,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
             if cb_handler is not None: xb, yb = cb_handler.on_batch_begin(xb, yb, train=False)
             losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
             nums.append(_bs(yb))
-            if cb_handler is not None: cb_handler.on_batch_end(losses[-1])
+            if cb_handler is not None and cb_handler.on_batch_end(losses[-1]): break   # a callback's `stop_epoch`
             if n_batch and len(nums) >= n_batch: break
     if not nums: raise ValueError("validate: the dataloader yielded no batch (is the validation set empty?)")
     if not average: return losses
