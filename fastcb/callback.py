@@ -831,7 +831,8 @@ def _note_bad_batch(e:BaseException, xb)->None:
     "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), or `xb` is a string (a dict's key), say what a batch must be."
     if isinstance(xb, str): return e.add_note(f"(fastcb: the batch's input was the string {xb!r}: a dict batch unpacks into its keys; "
                                               "each batch must be a pair (xb, yb), the input and the target)")
-    if isinstance(e, ValueError) and 'more than 1 value per channel' in str(e) and getattr(_first_tensor(xb), 'shape', (0,))[0] == 1:
+    t = _first_tensor(xb)
+    if isinstance(e, ValueError) and 'more than 1 value per channel' in str(e) and t is not None and t.ndim and len(t) == 1:
         return e.add_note("(fastcb: this batch holds 1 item, which BatchNorm cannot normalise in training: drop the last batch with "
                           "DataLoader(..., drop_last=True), or pick a batch size that does not leave 1 item; DataBunch.create drops it)")
     tb = e.__traceback__
