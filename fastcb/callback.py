@@ -157,6 +157,12 @@ def _reads_name(f:Callable, name:str)->bool:
         if arg == name or (isinstance(arg, tuple) and name in arg): return True
     return False
 
+def _forwards_only(f:Callable, name:str)->bool:
+    "Does `f`'s body use its `**name` only to pass it on whole, as `g(*args, **name)` (each load of it merged into a call's keywords)?"
+    ins = list(dis.get_instructions(getattr(f, '__code__', None) or (lambda: 0).__code__))
+    uses = [i for i, x in enumerate(ins) if x.argval == name and not x.opname.startswith('STORE')]
+    return bool(uses) and all(i + 1 < len(ins) and ins[i + 1].opname == 'DICT_MERGE' for i in uses)
+
 def call_plan(f:Callable, event:str)->Optional[tuple]:
     "State keys to pass `f` at `event`: a tuple of names, or None for the whole state."
     func = getattr(f, '__func__', f)
@@ -167,8 +173,9 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
     ps = list(inspect.signature(f, follow_wrapped=False).parameters.values())[int(bound):]   # the wrapper's, as for the body
     var_kw = [p.name for p in ps if p.kind is p.VAR_KEYWORD]
     if var_kw and _reads_name(f, var_kw[0]):
-        inner = getattr(f, '__wrapped__', None)   # a decorator's wrapper passing its `**kwargs` on (`@torch.no_grad()`)...
-        if inner is None or any(p.kind is p.VAR_KEYWORD for p in inspect.signature(inner).parameters.values()): return None, False
+        inner = getattr(f, '__wrapped__', None)   # a decorator's wrapper that only passes its `**kwargs` on (`@torch.no_grad()`)...
+        if inner is None or not _forwards_only(f, var_kw[0]) or any(p.kind is p.VAR_KEYWORD for p in inspect.signature(inner).parameters.values()):
+            return None, False
         return _plan(inner, event, bound)[0], False   # ...to a method naming only its keys, which can take no others: those, by name
     known = state_keys + _event_extras.get(event, ())
     names = []
@@ -834,7 +841,7 @@ def _note_bad_batch(e:BaseException, xb)->None:
     t = _first_tensor(xb)
     if isinstance(e, ValueError) and 'more than 1 value per channel' in str(e) and t is not None and t.ndim and len(t) == 1:
         return e.add_note("(fastcb: this batch holds 1 item, which BatchNorm cannot normalise in training: drop the last batch with "
-                          "DataLoader(..., drop_last=True), or pick a batch size that does not leave 1 item; DataBunch.create drops it)")
+                          "drop_last=True (in the DataLoader, or DataBunch.create), or pick a batch size that does not leave 1 item)")
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None: tb = tb.tb_next   # where it was raised
     if tb is None or tb.tb_frame.f_code not in (fit.__code__, validate.__code__): return

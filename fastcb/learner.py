@@ -72,8 +72,7 @@ class DataBunch:
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: no shuffle, no length
         if not ({'sampler', 'batch_sampler'} & set(train_only) or stream): train_only.setdefault('shuffle', True)
-        if not ({'batch_sampler', 'drop_last'} & set(train_only) or stream) and _n_items(train_only.get('sampler', train_ds)) % bs == 1:
-            train_only['drop_last'] = True   # a last batch of 1 item: BatchNorm cannot train on it (fastai v1 dropped every last batch)
+
         train_bs = {} if 'batch_sampler' in train_only else {'batch_size': bs}   # a batch sampler makes the batches itself
         train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
         valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=bs*2, **kw)
@@ -86,10 +85,6 @@ class DataBunch:
     def __repr__(self)->str:
         return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"
 
-def _n_items(o)->int:
-    "The length of dataset or sampler `o`, or 0 if it has none."
-    try: return len(o)
-    except TypeError: return 0
 
 def _empty(dl)->bool:
     "Is `dl` a dataloader known to yield no batch? (One without a length, over an iterable dataset, may not be.)"
