@@ -159,7 +159,9 @@ def _reads_name(f:Callable, name:str)->bool:
 
 def _forwards_only(f:Callable, name:str)->bool:
     "Does `f`'s body use its `**name` only to pass it on whole, as `g(*args, **name)` (each load of it merged into a call's keywords)?"
-    ins = list(dis.get_instructions(getattr(f, '__code__', None) or (lambda: 0).__code__))
+    code = getattr(f, '__code__', None)
+    if code is None: return False
+    ins = list(dis.get_instructions(code))
     uses = [i for i, x in enumerate(ins) if x.argval == name and not x.opname.startswith('STORE')]
     return bool(uses) and all(i + 1 < len(ins) and ins[i + 1].opname == 'DICT_MERGE' for i in uses)
 
