@@ -245,7 +245,7 @@ def _export(self:Learner, file='export.pkl')->Path:
     self.callback_fns = [f for f in fns if getattr(f, 'func', f) not in (DistributedTrainer, AgreeToStop)]
     try: path = rank0_writes(Learner.export)(self, file)
     finally: self.callback_fns = fns
-    return path if path is not None else Path(self.path)/file
+    return path if path is not None else self.path/file
 
 # %% ../nbs/11_distributed.ipynb #252ef887
 def _fit(self:Learner, *args, **kwargs)->None:

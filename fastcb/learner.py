@@ -421,11 +421,16 @@ class Learner:
         _check_loss_func(self.loss_func)
         self.opt_func, self.metrics, self.true_wd, self.bn_wd, self.wd = opt_func, listify(metrics), true_wd, bn_wd, wd
         self.train_bn, self.model_dir, self.silent = train_bn, model_dir, silent
-        self.path = Path(path) if path is not None else Path(getattr(data, 'path', '.'))
+        self.path = path if path is not None else getattr(data, 'path', '.')
         self.callback_fns = [Recorder] + [_check_cb_fn(f) for f in listify(callback_fns)]
         self.callbacks = listify(callbacks)
         self.layer_groups = _as_groups(layer_groups) if layer_groups is not None else [self.model]   # a module is one group, as for OptimWrapper.create
         self.opt = None
+
+    @property
+    def path(self)->Path: return self._path
+    @path.setter
+    def path(self, path:str|Path): self._path = Path(path)   # a script's str too: saves, exports and logs join it with `/`
 
     def lr_range(self, lr:float|slice)->float|list:
         "Build differential learning rates from `lr`."
@@ -517,7 +522,7 @@ class Learner:
 
 # %% ../nbs/05_learner.ipynb #91ae8453
 def _model_file(learn:Learner, name:str|Path)->Path:
-    return Path(learn.path)/learn.model_dir/f'{name}.pth'   # `learn.path` may have been set to a str
+    return learn.path/learn.model_dir/f'{name}.pth'
 
 def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     "Save model and optimizer state (if `with_opt`) with `name` to `self.model_dir`, atomically."
@@ -643,7 +648,7 @@ Learner.freeze_to, Learner.freeze, Learner.unfreeze = _freeze_to, _freeze, _unfr
 # %% ../nbs/05_learner.ipynb #53e99bc9
 def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     "The checkpoint files `name_*.pth` in `self.path/self.model_dir` (see `fastcb.checkpoint`), newest last."
-    d, pat = Path(self.path)/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
+    d, pat = self.path/self.model_dir, re.compile(rf'{re.escape(str(name))}_e(\d+)_b(\d+)\.pth')
     rel = lambda p: p.relative_to(d).as_posix()   # `name` may hold a folder: 'runs/exp1'
     files = [p for p in d.glob(f'{glob.escape(str(name))}_e*_b*.pth') if pat.fullmatch(rel(p))] if d.exists() else []   # not `ckpt_ema_e1_b0.pth`
     pos = lambda p: tuple(int(n) for n in pat.fullmatch(rel(p)).groups())
@@ -675,12 +680,12 @@ _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 't
 
 def _export(self:Learner, file:str|Path='export.pkl')->Path:
     "Export the state of the `Learner` in `self.path/file`."
-    dest = Path(self.path)/file   # outside the `try`: a bad path is not a pickling error
+
     state = {a: getattr(self, a) for a in _export_args}
     state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'] = self.model
-    try: return atomic_save(state, dest)
+    try: return atomic_save(state, self.path/file)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
         raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
                          "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e

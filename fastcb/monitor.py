@@ -32,7 +32,7 @@ class CSVLogger(LearnerCallback):
         self.filename, self.append, self.file = filename, append, None
 
     @property
-    def path(self)->Path: return Path(self.learn.path)/f'{self.filename}.csv'   # `learn.path` may have been set to a str
+    def path(self)->Path: return self.learn.path/f'{self.filename}.csv'
 
     def read_logged_file(self)->list[dict]:
         "The rows of the log, as dicts keyed by column name."
@@ -205,7 +205,7 @@ class ShowGraph(LearnerCallback):
         self.fname, self.fig, self.handle = fname, None, None
 
     @property
-    def path(self)->Path: return Path(self.fname) if self.fname is not None else Path(self.learn.path)/'live_plot.png'
+    def path(self)->Path: return Path(self.fname) if self.fname is not None else self.learn.path/'live_plot.png'
 
     def on_epoch_end(self, **kwargs:Any)->None:
         "Redraw the plot."
