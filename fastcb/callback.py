@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
-from .core import listify, is_distributed, camel2snake
+from .core import listify, is_distributed, camel2snake, _is_count
 
 # %% auto #0
 __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state', 'set_rng_state', 'call_plan',
@@ -791,7 +791,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
 # %% ../nbs/02_callbacks.ipynb #97769cfb
 def _check_fit(epochs:int, opt, loss_func)->None:
     "Refuse a fit of no epochs, without an optimizer, or with a `loss_func` that is no function, naming the argument."
-    if isinstance(epochs, bool) or not hasattr(epochs, '__index__') or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not _is_count(epochs): raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if opt is None: raise ValueError("fit needs an optimizer, got opt=None (to compute losses only, use `validate`)")
     _check_loss_func(loss_func)
 

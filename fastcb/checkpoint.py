@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 from typing import Any, Optional
-from .core import is_main_process
+from .core import is_main_process, _is_count
 from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen
 
 # %% auto #0
@@ -22,9 +22,9 @@ class CheckpointCallback(LearnerCallback):
     fit_only = True
     exclude = ['learn', 'cb_handler', 'last']
     def __init__(self, learn:Learner, every_batches:Optional[int]=None, every_epoch:bool=True, keep:int=2, name:str='ckpt'):
-        if every_batches is not None and (not isinstance(every_batches, int) or every_batches < 1):
+        if every_batches is not None and not _is_count(every_batches):
             raise ValueError(f"every_batches must be a positive int or None, got {every_batches!r}")
-        if not isinstance(keep, int) or keep < 1: raise ValueError(f"keep must be a positive int, got {keep!r}")
+        if not _is_count(keep): raise ValueError(f"keep must be a positive int, got {keep!r}")
         super().__init__(learn)
         self.every_batches, self.every_epoch, self.keep, self.ckpt_name = every_batches, every_epoch, keep, name
 

@@ -37,6 +37,11 @@ def camel2snake(name:str)->str:
     "Convert CamelCase `name` to snake_case."
     return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)).lower()
 
+# %% ../nbs/00_core.ipynb #28d2c756
+def _is_count(n:Any, least:int=1)->bool:
+    "Is `n` a whole number (an int or a numpy int, not a bool) of at least `least`?"
+    return not isinstance(n, bool) and hasattr(n, '__index__') and n >= least
+
 # %% ../nbs/00_core.ipynb #46fac282
 def even_mults(start:float, stop:float, n:int)->list[float]:
     "Build `n` values from `start` to `stop` evenly spaced on a log scale."

@@ -14,7 +14,7 @@ import torch
 from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import IN_NOTEBOOK
-from .core import is_main_process
+from .core import is_main_process, _is_count
 from .callback import Callback
 from .learner import Learner, LearnerCallback, Recorder
 
@@ -96,7 +96,7 @@ class CSVLogger(LearnerCallback):
 # %% ../nbs/07_monitor.ipynb #ea6ad2eb
 def every_n(n:int, on:str='batch')->Callable:
     "Decorate a callback method to run only at every `n`-th training batch (`on='batch'`) or epoch (`on='epoch'`)."
-    if not isinstance(n, int) or n < 1: raise ValueError(f"every_n: n must be a positive integer, got {n!r}")
+    if not _is_count(n): raise ValueError(f"every_n: n must be a positive integer, got {n!r}")
     if on not in ('batch', 'epoch'): raise ValueError(f"every_n: on must be 'batch' or 'epoch', got {on!r}")
     def deco(f:Callable)->Callable:
         if on == 'batch':
@@ -114,7 +114,7 @@ class StopAfterNBatches(Callback):
     "Stop training after `n_batches` training batches, skipping validation."
     order = 0  # its flags act when on_batch_end is over: every callback still sees the last batch
     def __init__(self, n_batches:int=2):
-        if isinstance(n_batches, bool) or not hasattr(n_batches, '__index__') or n_batches < 1:   # numpy ints too
+        if not _is_count(n_batches):
             raise ValueError(f"StopAfterNBatches: n_batches must be a positive int, got {n_batches!r}")
         self.n_batches = int(n_batches)
     def on_batch_end(self, iteration:int, train:bool, **kwargs:Any)->Optional[dict]:

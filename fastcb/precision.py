@@ -10,6 +10,7 @@ import warnings
 from typing import Any, Optional
 import torch
 from torch import nn, Tensor
+from .core import _is_count
 from .callback import Callback, _map_batch, _refuse_learner, _has_len
 
 # %% auto #0
@@ -125,7 +126,7 @@ class GradientAccumulation(Callback):
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
     exclude = ['model']
     def __init__(self, n_step:int):
-        if not isinstance(n_step, int) or n_step < 1: raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
+        if not _is_count(n_step): raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
         self.n_step, self.model, self.pending = n_step, None, False
 
     def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:

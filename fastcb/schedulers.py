@@ -10,7 +10,7 @@ import copy, math
 from typing import Any, Collection, Optional
 import numpy as np
 from torch import optim
-from .core import is_listy
+from .core import is_listy, _is_count
 from .optimizer import _hps
 from .callback import Callback, _refuse_learner, _has_len
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
@@ -129,7 +129,7 @@ class LRFinder(Callback):
     exclude, not_min = ['model', 'opt'], ['model_state', 'opt_state', 'sched']   # the sweep's, not the settings `learn.export()` keeps
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
         _refuse_learner(start_lr, type(self).__name__)
-        if not (isinstance(num_it, int) and num_it > 0): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
+        if not _is_count(num_it): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
         start, end = np.asarray(start_lr, dtype=float), np.asarray(end_lr, dtype=float)   # numbers, or one per layer group
         if not (np.all(0 < start) and np.all(start < end)):
             raise ValueError(f"Need 0 < start_lr < end_lr for an exponential sweep, got start_lr={start_lr}, end_lr={end_lr}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 from torch import Tensor
-from .core import barrier
+from .core import barrier, _is_count
 from .callback import Callback
 from .learner import Learner, LearnerCallback, _number
 
@@ -70,7 +70,7 @@ class TrackerCallback(LearnerCallback):
 # %% ../nbs/06_tracker.ipynb #80765d80
 def _check_patience(patience:int)->int:
     "`patience`, refused unless it is a whole number of epochs, 0 or more."
-    if isinstance(patience, bool) or not hasattr(patience, '__index__') or patience < 0:   # numpy ints too
+    if not _is_count(patience, least=0):
         raise ValueError(f"patience must be an int >= 0 (the epochs without improvement to wait), got {patience!r}")
     return int(patience)
 
