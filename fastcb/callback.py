@@ -410,10 +410,11 @@ class CallbackHandler:
             s['iteration'] += 1; s['num_batch'] += 1
             if self.interrupted: self._interrupt('a training batch')
             return s['stop_epoch']
-        stopped, s['stop_epoch'] = s['stop_epoch'], False   # a validation batch: did a callback stop the pass here (as in fastai v1)?
+        trained, s['stop_epoch'] = s['stop_epoch'], False   # a validation batch: training's flag aside, for `on_epoch_end`
         self.dispatch('batch_end')
-        stopped, s['stop_epoch'] = s['stop_epoch'], stopped or s['stop_epoch']   # training's flag kept, for `on_epoch_end`
-        return stopped
+        if s['stop_epoch']: return True   # a callback stopped the validation pass, as in fastai v1
+        s['stop_epoch'] = trained
+        return False
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."

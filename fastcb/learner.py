@@ -70,9 +70,8 @@ class DataBunch:
         if 'batch_size' in dl_kwargs: raise TypeError("DataBunch.create takes the batch size as bs= (the validation set's is twice it)")
         kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
-        stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: no shuffle, no length
+        stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: a DataLoader refuses shuffle=
         if not ({'sampler', 'batch_sampler'} & set(train_only) or stream): train_only.setdefault('shuffle', True)
-
         train_bs = {} if 'batch_sampler' in train_only else {'batch_size': bs}   # a batch sampler makes the batches itself
         train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
         valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=bs*2, **kw)
@@ -84,7 +83,6 @@ class DataBunch:
 
     def __repr__(self)->str:
         return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"
-
 
 def _empty(dl)->bool:
     "Is `dl` a dataloader known to yield no batch? (One without a length, over an iterable dataset, may not be.)"
@@ -293,7 +291,8 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
         if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
         raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
     val_iter = [i for i, v in zip(np.cumsum(self.nb_batches), self.val_losses) if v is not None]   # epochs that validated have metrics
-    pts = [(x, m) for x, m in zip(val_iter, self.metrics) if skip_start < x <= sum(self.nb_batches) - skip_end]
+    last = sum(self.nb_batches) - skip_end
+    pts = [(x, m) for x, m in zip(val_iter, self.metrics) if skip_start < x <= last]
     if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
     n = len(self.metrics[0])
     fig, axs = _new_fig(n)
