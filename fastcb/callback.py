@@ -12,6 +12,7 @@ from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
 from torch import nn, Tensor
+from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
 from .core import listify, is_distributed, camel2snake, _is_count
 
@@ -644,6 +645,8 @@ def _check_cb(cb)->Callback:
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
 def _map_batch(f:Callable, o):
     "`f` applied to each tensor of `o`: a tensor, or a tuple/list or dict of them (nested); anything else as it is."
+    if isinstance(o, PackedSequence):   # a namedtuple whose `batch_sizes` torch needs on the CPU: `f` (a move to the GPU) leaves it
+        return o._replace(**{k: _map_batch(f, getattr(o, k)) for k in ('data', 'sorted_indices', 'unsorted_indices')})
     if isinstance(o, (list, tuple)): return _rebuild(o, [_map_batch(f, x) for x in o])
     if isinstance(o, dict): return {k: _map_batch(f, v) for k, v in o.items()}
     return f(o) if isinstance(o, Tensor) else o
