@@ -7,6 +7,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
 import copy, dis, functools, inspect, operator, random, signal, sys, threading, warnings
+from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -197,26 +198,30 @@ def _cb_plans(cb:Callback)->tuple:
     "`(event, method name, how, get)` for each event `cb` implements (how to call it and with what: `_call_how`), and the events where it reads `smooth_loss`."
     cls = type(cb)
     if _on_set.isdisjoint(getattr(cb, '__dict__', ())):   # no method set on the instance
-        res = _cached(_class_plans, cls, tuple(map(vars(cls).get, _on_names)))   # a dataclass's callable attribute cannot be hashed
+        res = _class_plans(cls, _codes(cls))
         if res is not None: return res   # the usual case
     found = []
     for e, name, base in _event_methods:
         f = getattr(cb, name)   # as the handler will call it: set on the instance, a partial, a property...
         func = getattr(f, '__func__', f)
         # worked out each time: rare, and a cache would keep an instance's own function, and what it holds (a model), alive
-        if func is not base: found.append((e, name, _method_plan.__wrapped__(func, e, type(f) is MethodType)))
+        if func is not base: found.append((e, name, _method_plan(func, e, type(f) is MethodType)))
     return _split_plans(found)
 
 @functools.lru_cache(maxsize=None)
-def _class_plans(cls:type, methods:tuple)->Optional[tuple]:
-    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None): once per class and `methods` (its own, so patching one plans again)."
+def _class_plans(cls:type, codes:tuple)->Optional[tuple]:
+    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None): once per class and `codes`, its methods' code (so a method patched or edited in place plans again)."
     found = []
     for e, name, base in _event_methods:
         f = inspect.getattr_static(cls, name)
         if f is base: continue
         if not isinstance(f, (FunctionType, staticmethod)): return None
-        found.append((e, name, _cached(_method_plan, getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
+        found.append((e, name, _method_plan(getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
     return _split_plans(found)
+
+def _codes(cls:type)->tuple:
+    "The code of each event method of `cls`, inherited ones too (None for one that is no function): what its plans depend on."
+    return tuple(map(getattr, map(getattr, repeat(cls), _on_names), repeat('__code__'), repeat(None)))   # loops in C: once per callback and fit
 
 def _split_plans(found:list)->tuple:
     "From `(event, name, plan)` triples: the `(event, name, how, get)` of each, and the events whose plan reads `smooth_loss`."
@@ -227,18 +232,10 @@ _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]
 _on_names = tuple(name for _, name, _ in _event_methods)
 _on_set = frozenset(_on_names)
 
-@functools.lru_cache(maxsize=None)
 def _method_plan(f:Callable, event:str, bound:bool)->tuple:
-    "How to call `f` at `event` (`_call_how`), and whether it reads `smooth_loss`: worked out once per function."
+    "How to call `f` at `event` (`_call_how`), and whether it reads `smooth_loss`."
     names, positional = _plan(f, event, bound)
     return *_call_how(names, positional), names is None or 'smooth_loss' in names
-
-def _cached(f:Callable, *args)->Any:
-    "`f(*args)`, remembered by `f`'s cache, unless an argument cannot be hashed (then worked out each time)."
-    try: return f(*args)
-    except TypeError as e:
-        if 'unhashable' not in str(e): raise
-        return f.__wrapped__(*args)
 
 def _call_how(names:Optional[tuple], positional:bool)->tuple:
     "How `dispatch` calls a method naming the state keys `names`: 0 `f()`, 1 `f(get(state))`, 2 `f(*get(state))`, 3 by keyword, 4 `f(**state)`; and `get`."
