@@ -760,10 +760,10 @@ def _detach(o):
     return _map_batch(Tensor.detach, o)
 
 def _check_batch(out, yb)->None:
-    "Check `out` has one row per item of the target `yb`; warn if they have as many elements in other shapes, which a loss would broadcast."
+    "Check `out` has one row per item of the target `yb` (or per element: flattened); warn if they have as many elements in other shapes, which a loss would broadcast."
     yb = _first_tensor(yb)
     if not (isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim): return
-    if out.shape[0] != yb.shape[0]:
+    if out.shape[0] != yb.shape[0] and not (yb.ndim > 1 and out.shape[0] == yb.numel()):   # (bs*T, n_classes) against (bs, T): the loss flattens
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
     if out.shape != yb.shape and out.numel() == yb.numel():   # (bs, 1) against (bs,): mse_loss would compare each output with every target

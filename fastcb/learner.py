@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _map_batch, _rebuild, _has_len, _takes_learner,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _has_len, _takes_learner,
                              _check_loss_func)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -123,11 +123,17 @@ def digits_cnn(seed:Optional[int]=0)->nn.Module:
 
 # %% ../nbs/05_learner.ipynb #d174ac1d
 def accuracy(input:Tensor, targs:Tensor)->Tensor:
-    "Compute accuracy with `targs` (bs class indices, or bs * 1) when `input` is bs * n_classes."
+    "Compute accuracy with `targs` (bs class indices, or bs * 1) when `input` is bs * n_classes (the classes on its last dimension)."
+    if input.ndim > 1 and input.shape[-1] == 1:   # one score per item: its argmax is always class 0
+        raise ValueError(f"accuracy: input of shape {tuple(input.shape)} has one score per item, so its argmax is always class 0. For a single-logit "
+                         "binary classifier, use a threshold metric, e.g. `def binary_acc(out, y): return ((out.squeeze(-1) > 0) == y).float().mean()`")
     preds = input.argmax(dim=-1)
-    if targs.shape != preds.shape:   # a (bs, 1) column, as fastai v1 accepts: compared as is, it would broadcast to (bs, bs)
-        if targs.numel() != preds.numel():
-            raise ValueError(f"accuracy: input of shape {tuple(input.shape)} gives {preds.numel()} predictions, but the targets have shape {tuple(targs.shape)}")
+    if targs.shape != preds.shape:
+        column = targs.shape[:-1] == preds.shape and targs.shape[-1] == 1   # (bs, 1), as fastai v1 accepts: as is, it would broadcast to (bs, bs)
+        flat = preds.ndim == 1 and targs.numel() == preds.numel()   # outputs flattened to (bs*T, n_classes) against (bs, T) targets
+        if not (column or flat):
+            raise ValueError(f"accuracy: input of shape {tuple(input.shape)} gives predictions of shape {tuple(preds.shape)} (its last dimension holds "
+                             f"the classes), but the targets have shape {tuple(targs.shape)}")
         targs = targs.reshape(preds.shape)
     return (preds == targs).float().mean()
 
@@ -597,11 +603,18 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
 def _cat(xs:list):
     "Concatenate the batches `xs` (tensors, or tuples/lists or dicts of them: several outputs or targets) on the CPU."
     if isinstance(xs[0], dict): return {k: _cat([x[k] for x in xs]) for k in xs[0]}
-    if isinstance(xs[0], (list, tuple)): return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
+    if isinstance(xs[0], (list, tuple)):
+        if not any(isinstance(o, (Tensor, list, tuple, dict)) for o in xs[0]): return [o for x in xs for o in x]   # a value per item (ids, file names)
+        return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
+    if all(isinstance(x, Tensor) and x.ndim == 0 for x in xs): return torch.stack(xs).cpu()   # a value per batch (a model's auxiliary loss)
     try: return torch.cat(xs).cpu()
-    except RuntimeError as e:   # batches of outputs of other lengths (sequences padded per batch)
-        e.add_note("(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, so they must have the same "
-                   "other dimensions: pad them to one length in the dataloader's collate_fn, or collect them batch by batch in a callback)")
+    except RuntimeError as e:
+        if any(isinstance(x, Tensor) and x.ndim == 0 for x in xs):
+            e.add_note("(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, and some batches have none: "
+                       "a `.squeeze()` in the model drops it from a batch of 1 item, where `.squeeze(-1)` would not)")
+        else:   # batches of outputs of other lengths (sequences padded per batch)
+            e.add_note("(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, so they must have the same "
+                       "other dimensions: pad them to one length in the dataloader's collate_fn, or collect them batch by batch in a callback)")
         raise
 
 def _item(o, i:int):
@@ -613,8 +626,12 @@ def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Calla
     preds, targs = [_cat(list(o)) for o in zip(*_one_pass(self, dl, average=False))]
     res = [activ(preds) if activ is not None else preds, targs]
     if not with_loss: return res
+    n, rows = _bs(targs), _first_tensor(preds).shape[0]
+    if rows != n: raise ValueError(f"get_preds(with_loss=True) computes each item's loss from its row of the output, but the output has {rows} rows "
+                                   f"for {n} targets (flattened to (bs*T, n_classes)?): compute the losses from the predictions returned without it")
     loss = lambda p, t: self.loss_func(p, *t) if isinstance(t, (list, tuple)) else self.loss_func(p, t)   # as `loss_batch` calls it
-    res.append(torch.stack([loss(_item(preds, i), _item(targs, i)).detach() for i in range(_bs(targs))]))
+    item = lambda o, i: to_device(_item(o, i), self.data.device)   # where the fit computed it: the loss may hold tensors there (class weights)
+    res.append(torch.stack([loss(item(preds, i), item(targs, i)).detach() for i in range(n)]).cpu())
     return res
 
 Learner.validate, Learner.get_preds = _validate, _get_preds
