@@ -748,11 +748,11 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
                          + ("squeeze it to 0 dimensions (loss.squeeze())" if isinstance(loss, Tensor) and loss.numel() == 1 else "reduce it (e.g. reduction='mean')"))
     if opt is not None:
-        loss, skip_bwd = cb_handler.on_backward_begin(loss)
-        if not skip_bwd: loss.backward()
+        bwd_loss, skip_bwd = cb_handler.on_backward_begin(loss)   # as callbacks changed it: scaled, divided, regularised
+        if not skip_bwd: bwd_loss.backward()
         if not cb_handler.on_backward_end(): opt.step()
         if not cb_handler.on_step_end(): opt.zero_grad()
-    return loss.detach() if loss.requires_grad else loss
+    return loss.detach() if loss.requires_grad else loss   # the model's own loss, for `on_batch_end`
 
 # %% ../nbs/02_callbacks.ipynb #caf02ba5
 def _detach(o):

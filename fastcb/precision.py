@@ -77,11 +77,6 @@ class MixedPrecision(Callback):
         self.step_pending = False   # only now: a step that failed (out of memory...) leaves the scaler to be reset too
         self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
 
-    def on_batch_end(self, last_loss:Tensor, train:bool, **kwargs:Any)->Optional[dict]:
-        "Give the callbacks after this one the unscaled loss."
-        if self.scaler is None or not train: return None
-        return {'last_loss': last_loss / self.loss_scale}
-
     def on_train_end(self, **kwargs:Any)->None:
         "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came."
         self._exit()
@@ -153,10 +148,6 @@ class GradientAccumulation(Callback):
         "Skip the step and keep the gradients, except on the last batch of a group."
         self.pending = not _ends_group(num_batch, self.n_batch, self.n_step)   # gradients waiting for their group's step
         return {'skip_step': True, 'skip_zero': True} if self.pending else None
-
-    def on_batch_end(self, last_loss:Tensor, train:bool, **kwargs:Any)->Optional[dict]:
-        "Give the callbacks after this one the batch's own loss."
-        return {'last_loss': last_loss * self.size} if train else None
 
     def on_epoch_end(self, num_batch:int, stop_epoch:bool, **kwargs:Any)->None:
         "Drop the gradients of a group the epoch stopped inside (`stop_epoch`): they never get their step."
