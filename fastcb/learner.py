@@ -586,9 +586,8 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
         cb_handler.set_dl(dl)   # a dataset that is a callback takes part, as in a fit
         cb_handler.on_epoch_begin()
         res = validate(self.model, dl, self.loss_func if average else None, cb_handler, average=average)
-        if not average: return res
-        cb_handler.on_epoch_end(res)
-        return cb_handler.state['last_metrics']
+        cb_handler.on_epoch_end(res if average else None)   # ended as in a fit: a callback that swapped weights in puts them back
+        return cb_handler.state['last_metrics'] if average else res
     except BaseException as e:
         exception = e
         raise
