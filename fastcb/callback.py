@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import copy, dis, functools, inspect, operator, random, signal, sys, threading, warnings
+import copy, dis, inspect, operator, random, signal, sys, threading, warnings, weakref
 from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
@@ -198,7 +198,7 @@ def _cb_plans(cb:Callback)->tuple:
     "`(event, method name, how, get)` for each event `cb` implements (how to call it and with what: `_call_how`), and the events where it reads `smooth_loss`."
     cls = type(cb)
     if _on_set.isdisjoint(getattr(cb, '__dict__', ())):   # no method set on the instance
-        res = _class_plans(cls, _codes(cls))
+        res = _class_plans(cls)
         if res is not None: return res   # the usual case
     found = []
     for e, name, base in _event_methods:
@@ -208,9 +208,16 @@ def _cb_plans(cb:Callback)->tuple:
         if func is not base: found.append((e, name, _method_plan(func, e, type(f) is MethodType)))
     return _split_plans(found)
 
-@functools.lru_cache(maxsize=None)
-def _class_plans(cls:type, codes:tuple)->Optional[tuple]:
-    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None): once per class and `codes`, its methods' code (so a method patched or edited in place plans again)."
+_known_plans = weakref.WeakKeyDictionary()   # class -> (`_codes`, plans): not kept alive by them (a cell defining it run again)
+
+def _class_plans(cls:type)->Optional[tuple]:
+    "`_plan_class(cls)`, remembered until the code of an event method of `cls` changes (one patched, or edited in place by `%autoreload`)."
+    codes, known = _codes(cls), _known_plans.get(cls)
+    if known is None or known[0] != codes: known = _known_plans[cls] = codes, _plan_class(cls)
+    return known[1]
+
+def _plan_class(cls:type)->Optional[tuple]:
+    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None)."
     found = []
     for e, name, base in _event_methods:
         f = inspect.getattr_static(cls, name)

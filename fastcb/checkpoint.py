@@ -27,12 +27,17 @@ class CheckpointCallback(LearnerCallback):
         if not _is_count(keep): raise ValueError(f"keep must be a positive int, got {keep!r}")
         super().__init__(learn)
         self.every_batches, self.every_epoch, self.keep, self.ckpt_name = every_batches, every_epoch, keep, name
+        self.cb_handler = None   # the fit's, while it runs
 
     def state_dict(self)->None: return None   # nothing to resume: the position is the handler's
 
     def on_train_begin(self, cb_handler, **kwargs:Any)->None:
         self.cb_handler, self.last = cb_handler, None
         cb_handler.keep_rng = True   # mid-epoch checkpoints replay the epoch's shuffle from its start
+
+    def on_train_end(self, **kwargs:Any)->None:
+        "Let the handler go: it holds the last batch, its output and loss."
+        self.cb_handler = None
 
     def on_batch_end(self, train:bool, epoch:int, iteration:int, num_batch:int, stop_epoch:bool, stop_training:bool, **kwargs:Any)->None:
         "Every `every_batches` training batches, or when Ctrl-C stops training here, save a checkpoint to resume after this batch."
@@ -47,6 +52,7 @@ class CheckpointCallback(LearnerCallback):
     def save(self, epoch:int, iteration:int, num_batch:int, stop_training:bool=False)->Optional[Path]:
         "Write a checkpoint to resume at batch `num_batch` of `epoch` (`iteration` batches done), then delete all but the newest `keep`."
         pos = {'epoch': epoch, 'iteration': iteration, 'num_batch': num_batch, 'stop_training': stop_training}
+        if self.cb_handler is None: raise RuntimeError("CheckpointCallback.save saves a running fit's position: to save a learner, use learn.save")
         if pos == self.last or not is_main_process(): return None
         self.last = pos
         learn, hsd = self.learn, self.cb_handler.state_dict()

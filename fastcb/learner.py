@@ -167,6 +167,7 @@ class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
     # not `fit_only`: it records `lr_find`'s search too (`recorder.plot`), and `validate` builds none (it is a `callback_fn`)
+    exclude = ['learn', 'read_lr', 'read_mom']
     def __init__(self, learn:Learner, add_time:bool=True):
         super().__init__(learn)
         self.add_time, self.added_names = add_time, []
@@ -243,7 +244,7 @@ class Recorder(LearnerCallback):
         self.take_losses()
         n = len(self.lrs)   # a callback failing before this one at `on_backward_begin`: its batch's loss was kept, its lr not read
         del self.losses[n:], self.moms[n:]
-        self.cb_handler = None
+        self.cb_handler = self.read_lr = self.read_mom = None   # the readers hold the optimizer: `learn.opt = None` must free it
 
     def state_dict(self)->dict:
         "The history so far, this epoch's losses included, and the time the epoch has taken so far (for checkpoints)."

@@ -78,8 +78,9 @@ class MixedPrecision(Callback):
         self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came."
+        "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came; let the optimizer go."
         self._exit()
+        self.opt = None   # `learn.opt = None` frees it, moments and all
         if self.step_pending:   # an error between `unscale_` and the scale's update: a new scaler with the same scale, or the next fit's `unscale_` fails
             sd, self.step_pending = self.scaler.state_dict(), False
             self.scaler = torch.amp.GradScaler(self.device_type); self.scaler.load_state_dict(sd)
