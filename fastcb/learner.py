@@ -50,18 +50,29 @@ class DataBunch:
     "Bind `train_dl` and `valid_dl` with the `device` their batches go to, and a `path` to save things in."
     def __init__(self, train_dl, valid_dl=None, device:Optional[torch.device|str]=None, path:str|Path='.'):
         self.device = torch.device(device) if device is not None else default_device()
-        for name, dl in (('train_dl', train_dl), ('valid_dl', valid_dl)):
-            if hasattr(dl, '__next__'): raise TypeError(f"{name} is an iterator ({type(dl).__name__}), used up after one epoch: pass something that "
-                                                        "starts over at each `iter()`: a DataLoader, or a list of batches")
-        if _empty(train_dl):
-            raise ValueError("train_dl is empty: it yields no batch (an empty dataset, or drop_last with fewer items than batch_size?)")
-        if _empty(valid_dl):
-            raise ValueError("valid_dl is empty: it yields no batch (pass valid_dl=None to train without validation)")
-        self.train_dl, self.valid_dl = self._on_device(train_dl), self._on_device(valid_dl)
+        self.train_dl, self.valid_dl = train_dl, valid_dl   # checked and sent to the device by their setters
         self.path = Path(path)
 
+    @property
+    def train_dl(self): return self._train_dl
+    @train_dl.setter
+    def train_dl(self, dl): self._train_dl = self._checked(dl, 'train_dl')   # a callback swapping it mid-fit gets it moved too
+
+    @property
+    def valid_dl(self): return self._valid_dl
+    @valid_dl.setter
+    def valid_dl(self, dl): self._valid_dl = self._checked(dl, 'valid_dl')
+
+    def _checked(self, dl, name:str):
+        "Refuse a `dl` that would be used up after one epoch or yields nothing, named `name`; else `dl` sending its batches to the device."
+        if hasattr(dl, '__next__'): raise TypeError(f"{name} is an iterator ({type(dl).__name__}), used up after one epoch: pass something that "
+                                                    "starts over at each `iter()`: a DataLoader, or a list of batches")
+        if _empty(dl): raise ValueError(f"{name} is empty: it yields no batch " + ("(an empty dataset, or drop_last with fewer items than batch_size?)"
+                                        if name == 'train_dl' else "(pass valid_dl=None to train without validation)"))
+        return self._on_device(dl)
+
     def _on_device(self, dl):
-        return dl if dl is None or self.device.type == 'cpu' else DeviceDataLoader(dl, self.device)
+        return dl if dl is None or self.device.type == 'cpu' or isinstance(dl, DeviceDataLoader) else DeviceDataLoader(dl, self.device)
 
     @classmethod
     def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
