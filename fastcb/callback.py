@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import copy, dis, inspect, operator, random, signal, sys, threading, warnings, weakref
+import copy, difflib, dis, inspect, operator, random, reprlib, signal, sys, threading, warnings, weakref
 from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
@@ -44,7 +44,7 @@ class Callback:
     def on_backward_begin(self, **kwargs:Any)->None:
         "Called after the forward pass and the loss has been computed, but before backprop."
     def on_backward_end(self, **kwargs:Any)->None:
-        "Called after backprop but before optimizer step: to clip or scale the gradients."
+        "Called after backprop but before optimizer step: to clip or scale the gradients (under fp16 `MixedPrecision`, unscaled at its order, 5)."
     def on_step_end(self, **kwargs:Any)->None:
         "Called after the step of the optimizer but before the gradients are zeroed."
     def on_batch_end(self, **kwargs:Any)->None:
@@ -217,7 +217,8 @@ def _class_plans(cls:type)->Optional[tuple]:
     return known[1]
 
 def _plan_class(cls:type)->Optional[tuple]:
-    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None)."
+    "`_cb_plans` of `cls`'s instances, if all its methods are functions (else None); warn about a method named like a misspelt event."
+    _check_event_names(cls)
     found = []
     for e, name, base in _event_methods:
         f = inspect.getattr_static(cls, name)
@@ -225,6 +226,18 @@ def _plan_class(cls:type)->Optional[tuple]:
         if not isinstance(f, (FunctionType, staticmethod)): return None
         found.append((e, name, _method_plan(getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
     return _split_plans(found)
+
+_v2_events = ('before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward',
+              'before_step', 'after_step', 'after_batch', 'after_train', 'before_validate', 'after_validate', 'after_epoch', 'after_fit')
+
+def _check_event_names(cls:type)->None:
+    "Warn about a method of `cls` named like an event it is not (`on_batch_ended`, fastai v2's `after_batch`): nothing would ever call it."
+    for name in dir(cls):
+        if name in _on_set or not callable(getattr(cls, name, None)): continue
+        close = difflib.get_close_matches(name.replace('_start', '_begin'), _on_names, n=1, cutoff=0.6) if name.startswith('on_') else []
+        if close or name in _v2_events:
+            warnings.warn(f"{cls.__name__}.{name} is not a callback event, so it is never called: "
+                          + (f"did you mean {close[0]}?" if close else f"fastcb's events are fastai v1's: {', '.join(_on_names)}"))
 
 def _codes(cls:type)->tuple:
     "The code of each event method of `cls`, inherited ones too (None for one that is no function): what its plans depend on."
@@ -333,7 +346,9 @@ class CallbackHandler:
 
     def _update(self, res:dict, cb:Callback, event:str)->None:
         if not isinstance(res, dict):
-            raise TypeError(f"Callback {cb.name}.on_{event} returned {res!r}; return None or a dict of state changes, e.g. {{'stop_training': True}}")
+            got = f"a {type(res).__name__} of shape {tuple(res.shape)}" if isinstance(res, Tensor) else reprlib.repr(res)   # not a whole batch's numbers
+            raise TypeError(f"Callback {cb.name}.on_{event} returned {got}; return None or a dict of state changes, e.g. {{'stop_training': True}}"
+                            + (" or {'last_input': ...}" if isinstance(res, (Tensor, tuple, list)) else ''))
         for k in res:
             if k not in self.state:
                 raise KeyError(f"Callback {cb.name} returned unknown state key '{k}' at on_{event}; valid keys: {', '.join(state_keys)}")
