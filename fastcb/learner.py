@@ -163,6 +163,8 @@ class LearnerCallback(Callback):
     def cb_name(self)->str: return camel2snake(type(self).__name__)
     def __getattr__(self, name:str):
         "Reached only for an attribute the callback lacks: if the learner has it, say so (fastai v1 forwarded it there)."
+        prop = inspect.getattr_static(type(self), name, None)
+        if hasattr(type(prop), '__get__'): return prop.__get__(self, type(self))   # a property failing inside: raise its own error, not "no attribute"
         learn = self.__dict__.get('learn')   # not `self.learn`: while unpickling there is none yet
         hint = f": fastcb does not forward attributes to the learner, as fastai v1 did; write self.learn.{name}" if learn is not None and hasattr(learn, name) else ''
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
@@ -423,7 +425,17 @@ def _check_cb_fn(f)->Callable:
     "Check `f` can be called with a learner to make a callback."
     if isinstance(f, Callback): raise TypeError(f"callback_fns takes classes or functions called with the learner, got the instance {f!r}: put it in callbacks instead")
     if not callable(f): raise TypeError(f"{f!r} in callback_fns is not callable")
+    cls = getattr(f, 'func', f)   # a partial's class
+    if isinstance(cls, type) and issubclass(cls, Callback) and not issubclass(cls, LearnerCallback) and _no_learner(cls):
+        raise TypeError(f"{cls.__name__} takes no learner, but callback_fns calls each with the learner (its first argument): "
+                        f"put {cls.__name__}(...) in callbacks instead")
     return f
+
+def _no_learner(cls:type)->bool:
+    "Can callback class `cls` be built with no argument, its first one (if any) not `learn`? Then it takes no learner."
+    try: ps = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError): return False
+    return not ps or (ps[0].name != 'learn' and ps[0].default is not ps[0].empty and ps[0].kind is ps[0].POSITIONAL_OR_KEYWORD)
 
 class Learner:
     "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
