@@ -163,8 +163,8 @@ class LearnerCallback(Callback):
     def cb_name(self)->str: return camel2snake(type(self).__name__)
     def __getattr__(self, name:str):
         "Reached only for an attribute the callback lacks: if the learner has it, say so (fastai v1 forwarded it there)."
-        prop = inspect.getattr_static(type(self), name, None)
-        if hasattr(type(prop), '__get__'): return prop.__get__(self, type(self))   # a property failing inside: raise its own error, not "no attribute"
+        if any(name in vars(k) for k in type(self).__mro__):   # a property that failed inside: raise its own error, not "no attribute"
+            return inspect.getattr_static(self, name).__get__(self, type(self))
         learn = self.__dict__.get('learn')   # not `self.learn`: while unpickling there is none yet
         hint = f": fastcb does not forward attributes to the learner, as fastai v1 did; write self.learn.{name}" if learn is not None and hasattr(learn, name) else ''
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
