@@ -11,7 +11,7 @@ from typing import Any, Optional
 from torch import Tensor
 from .core import barrier, _is_count
 from .callback import Callback
-from .learner import Learner, LearnerCallback, _number
+from .learner import Learner, LearnerCallback, _number, _model_file
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -126,6 +126,17 @@ class SaveModelCallback(TrackerCallback):
         if self.every != 'improvement' or self.best_epoch is None: return
         if exception is None: barrier()
         self.learn.load(self.fname)
+
+    def load_state_dict(self, sd:dict)->None:
+        "Resume from `sd`, refusing another `name` (the best model so far is in the saved run's file) or a best model whose file is gone."
+        if sd.get('fname', self.fname) != self.fname:
+            raise ValueError(f"Callback SaveModelCallback has name={self.fname!r}, but the run that saved the checkpoint had name={sd['fname']!r}, "
+                             "where its best model so far is: resume with the callbacks of the run that saved it (or start a new fit)")
+        super().load_state_dict(sd)
+        best = _model_file(self.learn, self.fname)
+        if self.every == 'improvement' and self.best_epoch is not None and not best.exists():
+            raise FileNotFoundError(f"SaveModelCallback: the best model so far (epoch {self.best_epoch}) was saved to {best}, which is gone: "
+                                    "copy the models folder with the checkpoint, or start a new fit")
 
 # %% ../nbs/06_tracker.ipynb #609009e6
 class ReduceLROnPlateauCallback(TrackerCallback):
