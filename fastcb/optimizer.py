@@ -268,12 +268,15 @@ class OptimWrapper:
 
     def state_dict(self)->dict:
         "Return the inner optimizer's state dict and the wrapper's hyper-parameters (tensors shared, as in torch)."
-        return {'opt': self.opt.state_dict(), 'hps': {**self.read_defaults(), 'true_wd': self.true_wd, 'bn_wd': self.bn_wd}}
+        return {'opt': self.opt.state_dict(), 'hps': {**self.read_defaults(), 'true_wd': self.true_wd, 'bn_wd': self.bn_wd},
+                'type': type(self.opt).__qualname__}
 
     def load_state_dict(self, sd:dict)->None:
         "Restore the inner optimizer's state and the hyper-parameters from `sd`, a `state_dict()` of a wrapper like this one."
-        if not isinstance(sd, dict) or set(sd) != {'opt', 'hps'}:
-            raise ValueError(f"Expected OptimWrapper.state_dict()'s {{'opt', 'hps'}}, got {list(sd) if isinstance(sd, dict) else type(sd).__name__}")
+        if not isinstance(sd, dict) or not {'opt', 'hps'} <= set(sd) <= {'opt', 'hps', 'type'}:
+            raise ValueError(f"Expected OptimWrapper.state_dict()'s {{'opt', 'hps', 'type'}}, got {list(sd) if isinstance(sd, dict) else type(sd).__name__}")
+        kind, mine = sd.get('type', type(self.opt).__qualname__), type(self.opt).__qualname__   # (a file saved before the type was)
+        if kind != mine: raise ValueError(f"The state dict is an {kind}'s, this optimizer is an {mine}: the state of one does not fit the other")
         hps, want = sd['hps'], {*self.read_defaults(), 'true_wd', 'bn_wd'}
         if set(hps) != want: raise ValueError(f"The saved hyper-parameters {sorted(hps)} do not match this {type(self.opt).__name__}'s {sorted(want)}")
         n, n_pg = len(self._pairs()), len(self.opt.param_groups)
