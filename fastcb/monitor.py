@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/monitor.html.md"""
 
 # %% ../nbs/07_monitor.ipynb #95c42212
 from __future__ import annotations
-import csv, functools, os
+import csv, functools, os, warnings
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -65,6 +65,9 @@ class CSVLogger(LearnerCallback):
         if self.file is not None: self.file.close(); self.file = None
         rows = self._rows_there() if self.rows else None   # every rank checks the columns, as at `on_train_begin`
         if not is_main_process(): return
+        if self.rows and len(rows or []) < self.rows:   # the log did not travel with the checkpoint, or was cut
+            warnings.warn(f"CSVLogger: {self.path} has {len(rows or [])} of the {self.rows} rows the run had written before the checkpoint "
+                          "(copy the log with the checkpoint): the log goes on from here without the others")
         if rows is None: self.rows, self.header = 0, self.learn.recorder.names; return   # the run saved wrote no row: a file there is an older fit's
         rows, tmp = rows[:self.rows], self.path.with_name(self.path.name + '.tmp')
         with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([self.learn.recorder.names, *rows])

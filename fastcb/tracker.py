@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/tracker.html.md"""
 
 # %% ../nbs/06_tracker.ipynb #4f06c703
 from __future__ import annotations
-import math
+import math, warnings
 from typing import Any, Optional
 from torch import Tensor
 from .core import barrier, _is_count
@@ -128,15 +128,16 @@ class SaveModelCallback(TrackerCallback):
         self.learn.load(self.fname)
 
     def load_state_dict(self, sd:dict)->None:
-        "Resume from `sd`, refusing another `name` (the best model so far is in the saved run's file) or a best model whose file is gone."
+        "Resume from `sd`, refusing another `name` (the best model so far is in the saved run's file); without that file, track afresh."
         if sd.get('fname', self.fname) != self.fname:
             raise ValueError(f"Callback SaveModelCallback has name={self.fname!r}, but the run that saved the checkpoint had name={sd['fname']!r}, "
                              "where its best model so far is: resume with the callbacks of the run that saved it (or start a new fit)")
         super().load_state_dict(sd)
         best = _model_file(self.learn, self.fname)
         if self.every == 'improvement' and self.best_epoch is not None and not best.exists():
-            raise FileNotFoundError(f"SaveModelCallback: the best model so far (epoch {self.best_epoch}) was saved to {best}, which is gone: "
-                                    "copy the models folder with the checkpoint, or start a new fit")
+            warnings.warn(f"SaveModelCallback: the best model so far (epoch {self.best_epoch}) was saved to {best}, which is gone (copy the models "
+                          "folder with the checkpoint): it tracks afresh, and the fit ends with the best model since the resume")
+            self.best, self.best_epoch = math.inf if self.mode == 'min' else -math.inf, None
 
 # %% ../nbs/06_tracker.ipynb #609009e6
 class ReduceLROnPlateauCallback(TrackerCallback):
