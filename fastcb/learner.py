@@ -496,9 +496,10 @@ class Learner:
         except BaseException: _put_back(self, kept, weights); raise
         try: fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
         except BaseException:
-            rec = getattr(self, 'recorder', None)   # it logs an lr at each step: no more than the checkpoint's, no step was taken
-            n = 0 if state is None else len(state['callbacks'].get('Recorder.0', {}).get('lrs', []))
-            if rec is not None and len(rec.lrs) <= n: _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
+            rec = getattr(self, 'recorder', None)   # it logs an lr at each step and a row at each epoch's end: none beyond the checkpoint's,
+            saved = {} if state is None else state['callbacks'].get('Recorder.0', {})   # the fit did nothing worth keeping
+            if rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', [])):
+                _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
             raise
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
