@@ -11,7 +11,7 @@ from typing import Any, Optional
 import torch
 from torch import nn, Tensor
 from .core import _is_count
-from .callback import Callback, _map_batch, _refuse_learner, _has_len
+from .callback import Callback, cb_order, _map_batch, _refuse_learner, _has_len
 
 # %% auto #0
 __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
@@ -34,8 +34,8 @@ class MixedPrecision(Callback):
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
         self.scaler, self.autocast, self.skipped = None, None, 0
 
-    def on_train_begin(self, model:nn.Module, opt, **kwargs:Any)->None:
-        "Pick the device and dtype from `model`, and make a `GradScaler` for fp16."
+    def on_train_begin(self, model:nn.Module, opt, cb_handler=None, **kwargs:Any)->None:
+        "Pick the device and dtype from `model`, and make a `GradScaler` for fp16 (warning about callbacks that would see scaled gradients)."
         p = next(model.parameters(), None)
         self.device_type = p.device.type if p is not None else 'cpu'
         self.run_dtype = self.dtype or (torch.bfloat16 if self.device_type == 'cpu' else torch.float16)
@@ -44,6 +44,11 @@ class MixedPrecision(Callback):
         if self.run_dtype == torch.float16 and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.device_type, init_scale=self.init_scale,
                                                growth_interval=self.growth_interval)
+        before = [] if cb_handler is None else [cb for cb, *_ in cb_handler.plans['backward_end'] if cb_order(cb) < self.order]
+        early = [cb.name for cb in before if not type(cb).__module__.startswith('fastcb.')]
+        if self.scaler is not None and early:   # fastcb's own (GradientAccumulation) only set flags there
+            warnings.warn(f"MixedPrecision (fp16): {', '.join(early)} run(s) at on_backward_end before it (order < {self.order}), while the gradients "
+                          "are still multiplied by the loss scale: a callback that reads or clips them needs an order above it, as GradientClipping's 10")
 
     def on_batch_begin(self, **kwargs:Any)->None:
         "Enter autocast for the forward pass."
