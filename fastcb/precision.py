@@ -26,7 +26,7 @@ def to_float(o):
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
     order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
-    exclude = ['scaler', 'autocast', 'opt', 'one']
+    exclude = ['scaler', 'autocast', 'one', 'early']
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
         _refuse_learner(dtype, type(self).__name__)
         if dtype is not None and dtype not in _half_types:
@@ -34,21 +34,18 @@ class MixedPrecision(Callback):
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
         self.scaler, self.autocast, self.skipped = None, None, 0
 
-    def on_train_begin(self, model:nn.Module, opt, cb_handler=None, **kwargs:Any)->None:
-        "Pick the device and dtype from `model`, and make a `GradScaler` for fp16 (warning about callbacks that would see scaled gradients)."
+    def on_train_begin(self, model:nn.Module, cb_handler=None, **kwargs:Any)->None:
+        "Pick the device and dtype from `model`, make a `GradScaler` for fp16, and find the callbacks that would see its scaled gradients."
         p = next(model.parameters(), None)
         self.device_type = p.device.type if p is not None else 'cpu'
         self.run_dtype = self.dtype or (torch.bfloat16 if self.device_type == 'cpu' else torch.float16)
-        self.opt, self.step_pending = opt, False
+        self.step_pending = False
         self.one = torch.ones((), device=p.device if p is not None else 'cpu')   # scaled each batch to read the scale, no sync
         if self.run_dtype == torch.float16 and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.device_type, init_scale=self.init_scale,
                                                growth_interval=self.growth_interval)
         before = [] if cb_handler is None else [cb for cb, *_ in cb_handler.plans['backward_end'] if cb_order(cb) < self.order]
-        early = [cb.name for cb in before if not type(cb).__module__.startswith('fastcb.')]
-        if self.scaler is not None and early:   # fastcb's own (GradientAccumulation) only set flags there
-            warnings.warn(f"MixedPrecision (fp16): {', '.join(early)} run(s) at on_backward_end before it (order < {self.order}), while the gradients "
-                          "are still multiplied by the loss scale: a callback that reads or clips them needs an order above it, as GradientClipping's 10")
+        self.early = [cb.name for cb in before if type(cb).on_backward_end.__qualname__ != 'GradientAccumulation.on_backward_end']   # only sets flags
 
     def on_batch_begin(self, **kwargs:Any)->None:
         "Enter autocast for the forward pass."
@@ -67,25 +64,29 @@ class MixedPrecision(Callback):
         self.loss_scale = self.scaler.scale(self.one)
         return {'last_loss': last_loss * self.loss_scale}
 
-    def on_backward_end(self, skip_step:bool, **kwargs:Any)->Optional[dict]:
+    def on_backward_end(self, skip_step:bool, opt, **kwargs:Any)->Optional[dict]:
         "Unscale the gradients before clipping, and take the step at `on_step_end` (unless `skip_step` already)."
         if self.scaler is None or skip_step: return None
-        self.scaler.unscale_(self.opt)
+        if self.early:   # once a fit, when gradients were first scaled: not in `validate`
+            warnings.warn(f"MixedPrecision (fp16): {', '.join(self.early)} ran at on_backward_end before it (order < {self.order}), while the gradients "
+                          "were still multiplied by the loss scale. One that reads or clips them needs an order above it (as GradientClipping's 10); "
+                          "one that only sets skip_step belongs before it, as it is")
+            self.early = []
+        self.scaler.unscale_(opt)
         self.step_pending = True
         return {'skip_step': True}
 
-    def on_step_end(self, **kwargs:Any)->None:
+    def on_step_end(self, opt, **kwargs:Any)->None:
         "Step through the scaler (skipped on overflow) and update the scale, counting skipped steps."
         if not self.step_pending: return
-        self.scaler.step(self.opt)
+        self.scaler.step(opt)
         self.scaler.update()
         self.step_pending = False   # only now: a step that failed (out of memory...) leaves the scaler to be reset too
         self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came; let the optimizer go."
+        "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came."
         self._exit()
-        self.opt = None   # `learn.opt = None` frees it, moments and all
         if self.step_pending:   # an error between `unscale_` and the scale's update: a new scaler with the same scale, or the next fit's `unscale_` fails
             sd, self.step_pending = self.scaler.state_dict(), False
             self.scaler = torch.amp.GradScaler(self.device_type); self.scaler.load_state_dict(sd)
