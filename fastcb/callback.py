@@ -212,7 +212,9 @@ _known_plans = weakref.WeakKeyDictionary()   # class -> (`_codes`, plans): not k
 
 def _class_plans(cls:type)->Optional[tuple]:
     "`_plan_class(cls)`, remembered until the code of an event method of `cls` changes (one patched, or edited in place by `%autoreload`)."
-    codes, known = _codes(cls), _known_plans.get(cls)
+    codes = _codes(cls)
+    try: known = _known_plans.get(cls)
+    except TypeError: return _plan_class(cls)   # a class that cannot be hashed (its metaclass defines __eq__): planned each time
     if known is None or known[0] != codes: known = _known_plans[cls] = codes, _plan_class(cls)
     return known[1]
 
@@ -240,8 +242,10 @@ def _check_event_names(cls:type)->None:
                           + (f"did you mean {close[0]}?" if close else f"fastcb's events are fastai v1's: {', '.join(_on_names)}"))
 
 def _codes(cls:type)->tuple:
-    "The code of each event method of `cls`, inherited ones too (None for one that is no function): what its plans depend on."
-    return tuple(map(getattr, map(getattr, repeat(cls), _on_names), repeat('__code__'), repeat(None)))   # loops in C: once per callback and fit
+    "The code of each event method of `cls` (inherited ones too) and of the function it wraps (a decorator's): what its plans depend on."
+    fs = tuple(map(getattr, repeat(cls), _on_names))
+    inner = map(getattr, fs, repeat('__wrapped__'), repeat(None))   # a decorator's wrapper shares its code with every function it wraps
+    return tuple(map(getattr, (*fs, *inner), repeat('__code__'), repeat(None)))   # loops in C: once per callback and fit
 
 def _split_plans(found:list)->tuple:
     "From `(event, name, plan)` triples: the `(event, name, how, get)` of each, and the events whose plan reads `smooth_loss`."
