@@ -19,11 +19,13 @@ __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'Red
 # %% ../nbs/06_tracker.ipynb #6168e207
 _max_words = ('acc', 'auc', 'roc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'dice', 'iou', 'jaccard', 'kappa', 'score', 'corr')
 _min_words = ('err', 'mae', 'mse', 'mape', 'perplexity', 'entropy', 'nll', 'kl_div', 'distance')
-_min_first = ('loss', 'error', 'brier', 'deviance', 'crps')   # lower is better whatever else the name says: 'brier_score', 'dice_loss'
+_max_first = ('skill', 'explained', 'crpss')   # higher is better whatever else the name says: 'brier_skill_score', 'deviance_explained'
+_min_first = ('loss', 'error', 'brier', 'deviance', 'crps')   # then lower is better: 'brier_score', 'dice_loss'
 
 def _auto_mode(monitor:str)->str:
     "Whether `monitor` improves as it falls ('min': a loss, an error) or rises ('max': an accuracy, a score), from its name."
     m = monitor.lower()
+    if any(w in m for w in _max_first): return 'max'
     if any(w in m for w in _min_first): return 'min'
     if any(w in m for w in _max_words): return 'max'
     if any(w in m for w in _min_words): return 'min'
