@@ -279,6 +279,7 @@ class CallbackHandler:
         self.state = {**dict.fromkeys(state_keys), **_start_state}   # counts and flags usable before `on_train_begin`, as in fastai v1
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
+        self.loss_func = None   # the one `fit` runs (the Recorder warns if learn.loss_func is replaced)
         self.pending, self.smooth_losses = [], []   # see `_smooth`
         self.resolve()
 
@@ -832,6 +833,7 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
     "Fit `model` on `data` for `epochs` with `loss_fn` and `opt`, calling `callbacks` and `metrics` on the way."
     _check_fit(epochs, opt, loss_fn)
     cb_handler = CallbackHandler(callbacks, metrics)
+    cb_handler.loss_func = loss_fn
     if resume is not None: cb_handler.load_state_dict(resume)
     pbar = make_master_bar(epochs, silent)
     exception = None

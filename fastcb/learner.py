@@ -72,7 +72,16 @@ class DataBunch:
         return self._on_device(dl)
 
     def _on_device(self, dl):
-        return dl if dl is None or self.device.type == 'cpu' or isinstance(dl, DeviceDataLoader) else DeviceDataLoader(dl, self.device)
+        if isinstance(dl, DeviceDataLoader):
+            if dl.device == self.device: return dl   # not wrapped twice
+            dl = dl.dl   # another DataBunch's, for another device
+        return dl if dl is None or self.device.type == 'cpu' else DeviceDataLoader(dl, self.device)
+
+    def __setstate__(self, state:dict):
+        "Unpickle, a DataBunch pickled before `train_dl` and `valid_dl` became properties too."
+        for k in ('train_dl', 'valid_dl'):
+            if k in state: state[f'_{k}'] = state.pop(k)
+        self.__dict__.update(state)
 
     @classmethod
     def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
@@ -135,7 +144,7 @@ def digits_cnn(seed:Optional[int]=0)->nn.Module:
 # %% ../nbs/05_learner.ipynb #d174ac1d
 def accuracy(input:Tensor, targs:Tensor)->Tensor:
     "Compute accuracy with `targs` (bs class indices, or bs * 1) when `input` is bs * n_classes (the classes on its last dimension)."
-    if input.ndim > 1 and input.shape[-1] == 1:   # one score per item: its argmax is always class 0
+    if input.ndim < 2 or input.shape[-1] == 1:   # one score per item, (bs,) or (bs, 1): its argmax is always class 0
         raise ValueError(f"accuracy: input of shape {tuple(input.shape)} has one score per item, so its argmax is always class 0. For a single-logit "
                          "binary classifier, use a threshold metric, e.g. `def binary_acc(out, y): return ((out.squeeze(-1) > 0) == y).float().mean()`")
     preds = input.argmax(dim=-1)
@@ -180,7 +189,7 @@ class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
     # not `fit_only`: it records `lr_find`'s search too (`recorder.plot`), and `validate` builds none (it is a `callback_fn`)
-    exclude = ['learn', 'read_lr', 'read_mom', 'loss_func']
+    exclude = ['learn', 'read_lr', 'read_mom']
     def __init__(self, learn:Learner, add_time:bool=True):
         super().__init__(learn)
         self.add_time, self.added_names = add_time, []
@@ -189,7 +198,7 @@ class Recorder(LearnerCallback):
     def on_train_begin(self, pbar, metrics_names:list, opt, cb_handler, **kwargs:Any)->None:
         "Initialize the history and write the table's header."
         _check_wrapped(opt, self)
-        self.pbar, self.cb_handler, self.loss_func = pbar, cb_handler, getattr(self.learn, 'loss_func', None)   # this fit's (`on_epoch_end`)
+        self.pbar, self.cb_handler = pbar, cb_handler
         self._find_hps(opt)
         self.metrics_names = [*metrics_names, *self.added_names]
         self.names = ['epoch', 'train_loss', 'valid_loss', *self.metrics_names] + (['time'] if self.add_time else [])
@@ -229,10 +238,10 @@ class Recorder(LearnerCallback):
 
     def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
         "Save the epoch's losses and metrics, and write a line of the table."
-        if getattr(self.learn, 'loss_func', None) is not self.loss_func:   # set by a callback (fastai v1's MixUp recipe): `fit` was given the first one
+        fit_loss = self.cb_handler.loss_func   # set by a callback (fastai v1's MixUp recipe), learn.loss_func is not the one `fit` runs
+        if fit_loss is not None and getattr(self.learn, 'loss_func', fit_loss) is not fit_loss:
             warnings.warn("learn.loss_func was replaced during this fit, which goes on with the loss function it began with (fastai v1 read "
                           "it at every batch): set learn.loss_func before the fit, or give it a loss that handles what the callback changes")
-            self.loss_func = self.learn.loss_func
         if len(last_metrics) - 1 > len(self.metrics_names):   # unnamed, a value would show under another column
             raise ValueError(f"{len(last_metrics) - 1} metric values for the {len(self.metrics_names)} named {self.metrics_names}: a callback that adds to "
                              "last_metrics names its values with learn.recorder.add_metric_names([...]) in its on_train_begin")
@@ -261,7 +270,7 @@ class Recorder(LearnerCallback):
         self.take_losses()
         n = len(self.lrs)   # a callback failing before this one at `on_backward_begin`: its batch's loss was kept, its lr not read
         del self.losses[n:], self.moms[n:]
-        self.cb_handler = self.read_lr = self.read_mom = self.loss_func = None   # the readers hold the optimizer: `learn.opt = None` must free it
+        self.cb_handler = self.read_lr = self.read_mom = None   # the readers hold the optimizer: `learn.opt = None` must free it
 
     def state_dict(self)->dict:
         "The history so far, this epoch's losses included, and the time the epoch has taken so far (for checkpoints)."

@@ -276,7 +276,7 @@ class OptimWrapper:
         if not isinstance(sd, dict) or not {'opt', 'hps'} <= set(sd) <= {'opt', 'hps', 'type'}:
             raise ValueError(f"Expected OptimWrapper.state_dict()'s {{'opt', 'hps', 'type'}}, got {list(sd) if isinstance(sd, dict) else type(sd).__name__}")
         kind, mine = sd.get('type', type(self.opt).__qualname__), type(self.opt).__qualname__   # (a file saved before the type was)
-        if kind != mine: raise ValueError(f"The state dict is an {kind}'s, this optimizer is an {mine}: the state of one does not fit the other")
+        if kind != mine: raise ValueError(f"The state dict is an {kind}'s, this optimizer is an {mine}: loading it would give this one the other's state and settings")
         hps, want = sd['hps'], {*self.read_defaults(), 'true_wd', 'bn_wd'}
         if set(hps) != want: raise ValueError(f"The saved hyper-parameters {sorted(hps)} do not match this {type(self.opt).__name__}'s {sorted(want)}")
         n, n_pg = len(self._pairs()), len(self.opt.param_groups)
