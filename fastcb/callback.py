@@ -835,8 +835,7 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
     cb_handler = CallbackHandler(callbacks, metrics)
     cb_handler.loss_func = loss_fn
     if resume is not None: cb_handler.load_state_dict(resume)
-    pbar = make_master_bar(epochs, silent)
-    exception = None
+    pbar, exception = make_master_bar(epochs, silent), None
     with _StopOnInterrupt(cb_handler):
         try:
             cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
