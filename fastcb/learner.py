@@ -645,13 +645,11 @@ def _cat(xs:list):
         return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
     if all(isinstance(x, Tensor) and x.ndim == 0 for x in xs): return torch.stack(xs).cpu()   # a value per batch (a model's auxiliary loss)
     try: return torch.cat(xs).cpu()
-    except RuntimeError as e:
-        if any(isinstance(x, Tensor) and x.ndim == 0 for x in xs):
-            e.add_note("(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, and some batches have none: "
-                       "a `.squeeze()` in the model drops it from a batch of 1 item, where `.squeeze(-1)` would not)")
-        else:   # batches of outputs of other lengths (sequences padded per batch)
-            e.add_note("(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, so they must have the same "
-                       "other dimensions: pad them to one length in the dataloader's collate_fn, or collect them batch by batch in a callback)")
+    except RuntimeError as e:   # outputs of other lengths (sequences padded per batch), or a batch's without a batch dimension
+        why = ("and some batches have none: a `.squeeze()` in the model drops it from a batch of 1 item, where `.squeeze(-1)` would not"
+               if any(isinstance(x, Tensor) and x.ndim == 0 for x in xs) else "so they must have the same other dimensions: pad them "
+               "to one length in the dataloader's collate_fn, or collect them batch by batch in a callback")
+        e.add_note(f"(fastcb: get_preds joins the batches' outputs and targets along the batch dimension, {why})")
         raise
 
 def _item(o, i:int):
