@@ -518,7 +518,7 @@ class CallbackHandler:
             raise RuntimeError("state_dict() inside an epoch needs the random state of the epoch's start: set "
                                "cb_handler.keep_rng = True in your callback's on_train_begin (CheckpointCallback does)")
         return {'position': {**{k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training', 'n_epochs')}, 'n_batches': _n_batches(s['data']),
-                             'metrics': self.metrics_names()},
+                             **_data_size(s['data']), 'metrics': self.metrics_names()},
                 'smoothener': dict(vars(self.smoothener)), 'callbacks': self.cb_states(),
                 'rng': get_rng_state(s['data']), 'epoch_rng': self.epoch_rng}
 
@@ -545,7 +545,7 @@ class CallbackHandler:
     def check_resume(self, sd:dict, n_epochs:int, data=None)->None:
         "Check the state `sd` can resume a fit of `n_epochs` on `data` with these callbacks and metrics: before anything changes."
         now = dict(n_epochs=n_epochs, metrics=self.metrics_names())
-        if data is not None and not is_distributed(): now['n_batches'] = _n_batches(data)   # else once the data is sharded
+        if data is not None and not is_distributed(): now.update(n_batches=_n_batches(data), **_data_size(data))   # else once the data is sharded
         _check_position(sd['position'], **now)
         if data is not None and not is_distributed(): _check_generators(sd['rng'], data)
         mine, saved = self.keyed_callbacks(), sd['callbacks']
@@ -612,6 +612,14 @@ def _check_position(pos:dict, **now)->None:
     "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."
     diff = [f"{k}={pos[k]} (this fit: {v})" for k, v in now.items() if pos.get(k, v) != v]
     if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data, batch size and metrics of the run that saved it")
+
+def _data_size(data)->dict:
+    "The training set's number of items and batch size (`n_items`, `bs`), as far as its dataloader says (a list of batches says neither)."
+    dl = getattr(data, 'train_dl', None)
+    dl = getattr(dl, 'dl', dl)   # inside a DeviceDataLoader
+    try: n = len(dl.dataset)
+    except (AttributeError, TypeError): n = None
+    return {'n_items': n, 'bs': getattr(dl, 'batch_size', None)}
 
 def _n_batches(data)->Optional[int]:
     "The number of training batches of `data` (after the callbacks' `on_train_begin`, which may shard them), if it is known."
