@@ -517,8 +517,8 @@ class CallbackHandler:
         if s['num_batch'] and self.epoch_rng is None:
             raise RuntimeError("state_dict() inside an epoch needs the random state of the epoch's start: set "
                                "cb_handler.keep_rng = True in your callback's on_train_begin (CheckpointCallback does)")
-        return {'position': {**{k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training', 'n_epochs')}, 'n_batches': _n_batches(s['data']),
-                             **_data_size(s['data']), 'metrics': self.metrics_names()},
+        return {'position': {**{k: s[k] for k in ('epoch', 'iteration', 'num_batch', 'stop_training', 'n_epochs')}, **_data_size(s['data']),
+                             'metrics': self.metrics_names()},
                 'smoothener': dict(vars(self.smoothener)), 'callbacks': self.cb_states(),
                 'rng': get_rng_state(s['data']), 'epoch_rng': self.epoch_rng}
 
@@ -545,7 +545,7 @@ class CallbackHandler:
     def check_resume(self, sd:dict, n_epochs:int, data=None)->None:
         "Check the state `sd` can resume a fit of `n_epochs` on `data` with these callbacks and metrics: before anything changes."
         now = dict(n_epochs=n_epochs, metrics=self.metrics_names())
-        if data is not None and not is_distributed(): now.update(n_batches=_n_batches(data), **_data_size(data))   # else once the data is sharded
+        if data is not None and not is_distributed(): now.update(_data_size(data))   # else once the data is sharded
         _check_position(sd['position'], **now)
         if data is not None and not is_distributed(): _check_generators(sd['rng'], data)
         mine, saved = self.keyed_callbacks(), sd['callbacks']
@@ -559,7 +559,7 @@ class CallbackHandler:
 
     def _resume_callbacks(self, sd:dict)->None:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
-        _check_position(sd['position'], n_batches=_n_batches(self.state['data']))   # now: a distributed fit shards the data at on_train_begin
+        _check_position(sd['position'], **_data_size(self.state['data']))   # now: a distributed fit shards the data at on_train_begin
         mine, saved = self.cb_states(), sd['callbacks']
         new = [k for k in mine if k not in saved]
         if new: warnings.warn(f"Callback(s) {', '.join(new)} have no state in the checkpoint: they start afresh")
@@ -614,17 +614,15 @@ def _check_position(pos:dict, **now)->None:
     if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data, batch size and metrics of the run that saved it")
 
 def _data_size(data)->dict:
-    "The training set's number of items and batch size (`n_items`, `bs`), as far as its dataloader says (a list of batches says neither)."
+    "The training set's `n_batches`, `n_items` and batch size `bs`, as far as its dataloader says (after the callbacks' `on_train_begin`, which may shard it)."
     dl = getattr(data, 'train_dl', None)
-    dl = getattr(dl, 'dl', dl)   # inside a DeviceDataLoader
-    try: n = len(dl.dataset)
-    except (AttributeError, TypeError): n = None
-    return {'n_items': n, 'bs': getattr(dl, 'batch_size', None)}
+    inner = getattr(dl, 'dl', dl)   # inside a DeviceDataLoader
+    return {'n_batches': _len(dl), 'n_items': _len(getattr(inner, 'dataset', None)), 'bs': getattr(inner, 'batch_size', None)}
 
-def _n_batches(data)->Optional[int]:
-    "The number of training batches of `data` (after the callbacks' `on_train_begin`, which may shard them), if it is known."
-    try: return len(data.train_dl)
-    except (AttributeError, TypeError): return None
+def _len(o)->Optional[int]:
+    "`len(o)`, or None for what has none (a list of batches has no dataset, an iterable dataset no length)."
+    try: return len(o)
+    except TypeError: return None
 
 class _SkipDL:
     "Iterate `dl` from the random state `start_rng`, drop its first `k` batches, then continue from `rng`."
