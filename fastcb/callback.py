@@ -60,19 +60,32 @@ class Callback:
         return {k:v for k,v in self.__dict__.items() if k not in to_remove}
 
     def state_dict(self)->Optional[dict]:
-        "The state a checkpoint keeps: `get_state(minimal=False)` less live objects (modules, optimizers, bars, functions)."
-        return {k:v for k,v in self.get_state(minimal=False).items() if not _is_live(v)}
+        "The state a checkpoint keeps: `get_state(minimal=False)`, a torch object (an LR scheduler, an `AveragedModel`) by its own `state_dict`, less other live objects (bars, functions)."
+        return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in self.get_state(minimal=False).items() if _has_state(v) or not _is_live(v)}
 
     def load_state_dict(self, sd:dict)->None:
-        "Set the attributes in `sd` (from `state_dict`) back, as copies."
+        "Set the attributes in `sd` (from `state_dict`) back, as copies; a torch object's state into the one the callback has (made in `__init__` or `on_train_begin`)."
         if not isinstance(sd, dict): raise TypeError(f"{self.name}.load_state_dict takes a dict from state_dict(), got {type(sd).__name__}")
-        for k,v in copy.deepcopy(sd).items(): setattr(self, k, v)
+        for k,v in copy.deepcopy(sd).items():
+            if not isinstance(v, _TorchState): setattr(self, k, v); continue
+            if not _has_state(getattr(self, k, None)):
+                raise ValueError(f"The checkpoint holds the state of {self.name}.{k}, but {self.name} has no {k} to load it into: make it in __init__ or on_train_begin")
+            getattr(self, k).load_state_dict(dict(v))
 
     @property
     def name(self)->str: return self.__dict__.get('name', type(self).__name__)
     @name.setter
     def name(self, name:str): self.__dict__['name'] = name   # fastai v1 code sets it (`self.func, self.name = func, name`)
     def __repr__(self)->str: return self.name
+
+class _TorchState(dict):
+    "The `state_dict()` of a callback's attribute (a torch LR scheduler, an `AveragedModel`), as a checkpoint keeps it."
+
+_torch_stateful = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler)
+
+def _has_state(v)->bool:
+    "Is `v` one of torch's objects that save and load their state (a module, an optimizer, an LR scheduler, a `GradScaler`)?"
+    return isinstance(v, _torch_stateful)
 
 def _is_live(v)->bool:
     "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, or what holds a model (a learner)?"
@@ -376,12 +389,15 @@ class CallbackHandler:
         if rs is not None:
             try: self.check_resume(rs, epochs, kwargs.get('data')); self._resume_position(rs)
             except BaseException: self.plans['train_end'] = []; raise   # refused: no callback started, so none ends
+            hps = [{k: v for k, v in pg.items() if k != 'params'} for pg in kwargs['opt'].param_groups]   # as the checkpoint left them
         try: self.dispatch('train_begin', extras={'metrics_names': self.metrics_names(), 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
-        if rs is not None: self._resume_callbacks(rs)
+        if rs is not None:
+            self._resume_callbacks(rs)
+            for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)   # a torch LR scheduler built at on_train_begin set its start lr
 
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
@@ -444,7 +460,8 @@ class CallbackHandler:
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
         self.state['last_metrics'] = [val_loss]
-        if val_loss is not None:   # else no metric to add
+        if val_loss is None: self.state['last_metrics'] += [None] * len(self.met_plans['epoch_end'])   # no validation: empty metric columns, so that
+        else:                                                                                            # a callback's added value lands in its own
             for plan in self.met_plans['epoch_end']: self._add_metric(plan)
         self.dispatch('epoch_end', self.cb_plans['epoch_end'])
         self.state['epoch'] += 1

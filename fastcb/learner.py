@@ -209,6 +209,7 @@ class Recorder(LearnerCallback):
         "Name the values a callback adds to `last_metrics`: in its `on_train_begin`, before the Recorder's (an order below -10), as in fastai v1."
         if 'names' in vars(self):
             if getattr(self, 'cb_handler', None) is None: return   # its fit is over: a `validate` pass, which writes no table
+            if all(n in self.added_names for n in listify(names)): return   # named again by a `validate` pass inside the fit
             raise ValueError(f"add_metric_names({names!r}) comes after the Recorder's on_train_begin wrote the columns: "
                              "call it from a callback with an order below the Recorder's -10 (fastai v1's recipe used -20)")
         self.added_names += listify(names)
@@ -320,18 +321,18 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
 
 def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot metrics collected during training, but those of the first `skip_start` and the last `skip_end` batches processed."
-    if not self.metrics:
+    if not any(v is not None for m in self.metrics for v in m):
         if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
         raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
-    val_iter = [i for i, v in zip(np.cumsum(self.nb_batches), self.val_losses) if v is not None]   # epochs that validated have metrics
     last = sum(self.nb_batches) - skip_end
-    pts = [(x, m) for x, m in zip(val_iter, self.metrics) if skip_start < x <= last]
+    pts = [(x, m) for x, m in zip(np.cumsum(self.nb_batches), self.metrics) if skip_start < x <= last]   # a row per epoch, None where not computed
     if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
     n = len(self.metrics[0])
     fig, axs = _new_fig(n)
     axs = [axs] if n == 1 else axs
     for i, ax in enumerate(axs):
-        ax.plot([x for x, _ in pts], [m[i] for _, m in pts], marker='o')
+        xy = [(x, m[i]) for x, m in pts if m[i] is not None]   # an epoch without validation has none
+        ax.plot([x for x, _ in xy], [v for _, v in xy], marker='o')
         ax.set_ylabel(self.metrics_names[i]); ax.set_xlabel('Batches processed')
     if return_fig: return fig
 
@@ -416,6 +417,18 @@ def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None))->None:
     if opt_sd is not None: learn.opt.load_state_dict(opt_sd)
     for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
 
+def _check_own(learn:Learner, cbs:list)->list:
+    "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn`: it would read that one's model and write its files."
+    for cb in cbs:
+        if isinstance(cb, LearnerCallback) and cb.__dict__.get('learn') is not learn:
+            raise ValueError(f"{cb.name} was made for another Learner: pass one made for this learner ({type(cb).__name__}(learn, ...)), "
+                             "or put the class in this learner's callback_fns")
+    return cbs
+
+def _rebuild_opt(learn:Learner)->bool:
+    "Must a fit build `learn.opt`: none yet, or one it built over other layer groups (a wrapper made by hand, `OptimWrapper(opt)`, is the user's to keep)?"
+    return learn.opt is None or (learn.opt.opt_func is not None and not _opt_fits(learn.opt, learn.layer_groups))
+
 def _opt_fits(opt:OptimWrapper, layer_groups:list)->bool:
     "Does `opt` hold the params of `layer_groups`, group by group (each param in its first group), as `create_opt` built it? (Not after a new split or model.)"
     pairs, seen = opt._pairs(), set()
@@ -452,6 +465,7 @@ def _no_learner(cls:type)->bool:
 
 class Learner:
     "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
+    fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, an export), and how `validate` runs
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
                  metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
@@ -486,7 +500,7 @@ class Learner:
     def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
-        self._check_train()
+        self._check_train(); self._check_idle('fit')
         lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
         if self.opt is not None and not isinstance(self.opt, OptimWrapper):
             raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
@@ -494,22 +508,25 @@ class Learner:
         kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
-            if self.opt is None or not _opt_fits(self.opt, self.layer_groups): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
+            if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
                 if sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
-            cbs = self.fit_callbacks(callbacks)   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
+            cbs = _check_own(self, self.fit_callbacks(callbacks))   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
             state = start() if resume is None else self.load_checkpoint(resume, start)
         except BaseException: _put_back(self, kept, weights); raise
-        try: fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
+        try:
+            self.fitting = True
+            fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
         except BaseException:
             rec = getattr(self, 'recorder', None)   # it logs an lr at each step and a row at each epoch's end: none beyond the checkpoint's,
             saved = {} if state is None else state['callbacks'].get('Recorder.0', {})   # the fit did nothing worth keeping
             if rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', [])):
                 _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
             raise
+        finally: self.fitting = False
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
                       pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
@@ -524,7 +541,10 @@ class Learner:
     def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
                 wd:Optional[float]=None)->None:
         "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
-        self._check_train()
+        self._check_train(); self._check_idle('lr_find')
+        if any(nn.parameter.is_lazy(p) for p in self.model.parameters()):   # its weights could not be put back after the search
+            raise ValueError("lr_find: the model has lazy parameters (nn.LazyLinear...) that no batch has shaped yet, so their state cannot be "
+                             "kept and put back after the search: run one batch through the model first, e.g. learn.model(learn.data.one_batch()[0])")
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
         epochs = math.ceil(num_it / len(self.data.train_dl)) if _has_len(self.data.train_dl) else num_it   # LRFinder stops the fit after num_it batches
         opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
@@ -542,6 +562,11 @@ class Learner:
     def _check_train(self)->None:
         "Refuse to train a learner without training data."
         if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
+
+    def _check_idle(self, what:str, why:str="it would replace the fit's recorder, optimizer settings and callbacks")->None:
+        "Refuse to start `what` (a fit, an export) while this learner's fit runs (from a callback): say `why`."
+        if self.fitting: raise RuntimeError(f"learn.{what}() was called while this learner is fitting (from a callback?): {why}. Call it after the fit; "
+                                            "inside one, a callback may run learn.validate(), learn.get_preds() and learn.save()")
 
     def show_callback_order(self, callbacks:Collection[Callback]=None)->str:
         "The callbacks a fit with `callbacks` would call at each event, in order."
@@ -587,15 +612,31 @@ def _read(path:Path, what:str, **kwargs)->Any:
 def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->None:
     "Check the weights `model_sd` from `path` fit this learner's model."
     mine = self.model.state_dict()
-    bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and mine[k].shape != model_sd[k].shape]
+    bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and not _fits(mine[k], model_sd[k])]
+    if not strict and model_sd and not set(mine) & set(model_sd): bad = sorted(model_sd)   # strict=False loads what matches: here nothing would
     if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
+
+def _fits(mine, saved)->bool:
+    "Can `saved` load into the entry `mine` of a model's state? A lazy module's uninitialized parameter takes any shape, a `get_extra_state` object is its module's to check."
+    if not isinstance(mine, Tensor) or not isinstance(saved, Tensor) or nn.parameter.is_lazy(mine): return True
+    return mine.shape == saved.shape
+
+_compiled = '_orig_mod.'   # torch.compile's wrapper names the weights of the module it compiles so
+
+def _match_compiled(model_sd:dict, keys)->dict:
+    "`model_sd` with torch.compile's `_orig_mod.` prefix taken off or put on to match `keys`: a compiled model's weights load into the model uncompiled, and back."
+    ours, theirs = [any(k.startswith(_compiled) for k in ks) for ks in (keys, model_sd)]
+    if theirs and not ours and all(k.startswith(_compiled) for k in model_sd): return {k[len(_compiled):]: v for k, v in model_sd.items()}
+    if ours and not theirs and all(k.startswith(_compiled) for k in keys): return {_compiled + k: v for k, v in model_sd.items()}
+    return model_sd
 
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False")->None:
     "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
+    model_sd = _match_compiled(model_sd, self.model.state_dict())
     _check_model(self, path, model_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
-        if self.opt is None or not _opt_fits(self.opt, self.layer_groups): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
+        if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
         except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
                                                  f"({hint})") from e
@@ -617,7 +658,10 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     dl = self.data.valid_dl if dl is None else dl if isinstance(dl, DeviceDataLoader) else self.data._on_device(dl)   # batches on the model's device
     metrics = (self.metrics if metrics is None else metrics) if average else []
-    cb_handler = CallbackHandler([cb for cb in self.callbacks if not cb.fit_only] + listify(callbacks), metrics)
+    own = [cb for cb in self.callbacks if not cb.fit_only]
+    if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
+        own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if any(m is x for x in self.metrics) and isinstance(m, Callback) else m for m in metrics]
+    cb_handler = CallbackHandler(_check_own(self, own + listify(callbacks)), metrics)
     exception, training = None, self.model.training   # called inside a fit (a callback's check every n batches), it goes on training
     try:
         cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
@@ -715,7 +759,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
     if check is not None:
-        _check_model(self, path, ck['model'])   # the most basic mismatch first
+        _check_model(self, path, _match_compiled(ck['model'], self.model.state_dict()))   # the most basic mismatch first
         if 'frozen' in ck and ck['frozen'] != _frozen(self.model):
             some = lambda ns: f"{len(ns)} ({', '.join(ns[:3])}{', ...' if len(ns) > 3 else ''})" if ns else 'none'
             raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "
@@ -731,6 +775,7 @@ _export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 't
 
 def _export(self:Learner, file:str|Path='export.pkl')->Path:
     "Export the state of the `Learner` in `self.path/file`."
+    self._check_idle('export', "the model carries the fit's hooks and the callbacks are mid-way")
 
     state = {a: getattr(self, a) for a in _export_args}
     state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were

@@ -92,9 +92,9 @@ class CSVLogger(LearnerCallback):
         self.rows += 1
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Close the file."
+        "Close the file, and drop its writer: a learner holding a `csv.writer` could not be copied or pickled."
         if self.file is not None: self.file.close()
-        self.file = None
+        self.file = self.writer = None
 
 # %% ../nbs/07_monitor.ipynb #ea6ad2eb
 def every_n(n:int, on:str='batch')->Callable:

@@ -8,7 +8,7 @@ Docs: https://fastcb.github.io/fastcb/optimizer.html.md"""
 from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
-import copy, math, warnings
+import copy, inspect, math, warnings
 import numpy as np
 import torch
 from torch import nn, optim
@@ -119,6 +119,12 @@ def _zero_mom_bufs(opt:optim.Optimizer, pg:dict)->None:
         st = opt.state.get(p)
         if st and 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
+def _needs_closure(opt:optim.Optimizer)->bool:
+    "Does `opt.step` take a required `closure` (LBFGS re-evaluates the loss several times a step)?"
+    try: p = inspect.signature(opt.step).parameters.get('closure')
+    except (TypeError, ValueError): return False   # no signature to read: let it try
+    return p is not None and p.default is p.empty
+
 def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
     "Make `layer_groups` a list of modules: a list, tuple or `nn.ModuleList` as is, any other module as one group."
     return list(layer_groups) if isinstance(layer_groups, (list, tuple, nn.ModuleList)) else [layer_groups]
@@ -129,6 +135,8 @@ class OptimWrapper:
     _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
+        if _needs_closure(opt): raise TypeError(f"{type(opt).__name__}.step needs a closure that computes the loss again, and fastcb's loop "
+                                                "calls opt.step() without one: pick an optimizer that steps from the gradients alone (SGD, Adam...)")
         self.opt,self.true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
         self._wd = [pg.get('weight_decay', 0.) for pg,_ in self._pairs()]
         if true_wd and 'weight_decay' in opt.param_groups[0]: self.set_val('weight_decay', 0.)
@@ -142,7 +150,11 @@ class OptimWrapper:
         lrs = _layer_vals(lr, len(lgs))
         pgs = [{'params': ps, 'lr': lr_, 'norm_group': is_norm}   # no empty norm groups: each costs the optimizer time per step
                for (main,norm),lr_ in zip(_split_norm(lgs), lrs) for ps,is_norm in ((main, False), (norm, True)) if ps or not is_norm]
-        res = cls(opt_func(pgs), wd=wd, true_wd=true_wd, bn_wd=bn_wd)
+        try: opt = opt_func(pgs)
+        except ValueError as e:   # LBFGS: "doesn't support per-parameter options"
+            if len(pgs) > 1: e.add_note(f"(fastcb: create gives the optimizer {len(pgs)} param groups, a main and, if it has norm layers, a norm group per layer group)")
+            raise
+        res = cls(opt, wd=wd, true_wd=true_wd, bn_wd=bn_wd)
         res.opt_func = opt_func
         return res
 

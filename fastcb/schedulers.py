@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/schedulers.html.md"""
 
 # %% ../nbs/04_schedulers.ipynb #cd7adb04
 from __future__ import annotations
-import copy, math
+import copy, math, warnings
 from typing import Any, Collection, Optional
 import numpy as np
 from torch import optim
@@ -46,6 +46,7 @@ class GeneralScheduler(Callback):
     "Schedule hyper-parameters according to `phases`, starting at `start_epoch` if given."
     fit_only = True   # `learn.validate()` and `lr_find` must not set the optimizer to the schedule's start
     exclude = ['opt']   # the fit's, set at `on_train_begin`: `learn.export()` keeps the schedule, not the optimizer
+    whole_fit:bool = False   # the phases are planned to last the whole fit (1cycle): ending before it is worth a warning
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         _refuse_learner(phases, type(self).__name__)
         self.phases, self.start_epoch = list(phases), start_epoch
@@ -79,6 +80,8 @@ class GeneralScheduler(Callback):
         "Take a step; when the schedule is over, stop training, so that no batch trains past it."
         if not train or not self._step(): return None
         if epoch == n_epochs - 1 and num_batch + 1 == self.n_batch: return None   # the fit's last batch: it ends anyway, not stopped
+        if self.whole_fit: warnings.warn(f"{self.name}: the schedule is over at batch {num_batch + 1} of epoch {epoch}, so this {n_epochs}-epoch fit stops "
+                                         f"early: it was planned from len(train_dl) = {self.n_batch} at the fit's start (did train_dl change?)")
         return {'stop_training': True, 'stop_epoch': True}
 
 def _check_wrapped(opt, cb:Callback)->None:
@@ -90,6 +93,7 @@ def _check_wrapped(opt, cb:Callback)->None:
 # %% ../nbs/04_schedulers.ipynb #95c6e559
 class OneCycleScheduler(GeneralScheduler):
     "Manage 1-Cycle style training as outlined in Leslie Smith's paper."
+    whole_fit = True
     def __init__(self, lr_max:float, moms:Optional[tuple]=(0.95, 0.85), div_factor:float=25., pct_start:float=0.3,
                  final_div:Optional[float]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None):
         _refuse_learner(lr_max, type(self).__name__)
