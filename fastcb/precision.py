@@ -37,9 +37,9 @@ class MixedPrecision(Callback):
     def on_train_begin(self, model:nn.Module, cb_handler=None, **kwargs:Any)->None:
         "Pick the device and dtype from `model`, make a `GradScaler` for fp16, and find the callbacks that would see its scaled gradients."
         p = next(model.parameters(), None)
-        half = [n for n, q in model.named_parameters() if q.dtype in _half_types]
+        half = next(((n, q.dtype) for n, q in model.named_parameters() if q.dtype in _half_types), None)
         if half: raise TypeError(f"MixedPrecision keeps the weights in float32 and computes in {self.dtype or '16 bits'}, but the model's {half[0]} is "
-                                 f"already {dict(model.named_parameters())[half[0]].dtype}: call model.float() first (or train without MixedPrecision)")
+                                 f"already {half[1]}: call model.float() first (or train without MixedPrecision)")
         self.device_type = p.device.type if p is not None else 'cpu'
         self.run_dtype = self.dtype or (torch.bfloat16 if self.device_type == 'cpu' else torch.float16)
         self.step_pending, self.autocast = False, None   # a copy in a mid-fit `validate` leaves the fit's autocast alone
