@@ -389,7 +389,7 @@ class CallbackHandler:
         if rs is not None:
             try: self.check_resume(rs, epochs, kwargs.get('data')); self._resume_position(rs)
             except BaseException: self.plans['train_end'] = []; raise   # refused: no callback started, so none ends
-            hps = [{k: v for k, v in pg.items() if k != 'params'} for pg in kwargs['opt'].param_groups]   # as the checkpoint left them
+            hps = [{k: v for k, v in pg.items() if k != 'params'} for pg in kwargs['opt'].param_groups]   # as the checkpoint left them (see below)
         try: self.dispatch('train_begin', extras={'metrics_names': self.metrics_names(), 'cb_handler': self})
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
@@ -397,7 +397,9 @@ class CallbackHandler:
             raise
         if rs is not None:
             self._resume_callbacks(rs)
-            for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)   # a torch LR scheduler built at on_train_begin set its start lr
+            if any(isinstance(v, torch.optim.lr_scheduler.LRScheduler) for cb in self.callbacks for v in vars(cb).values()):
+                for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)   # built at on_train_begin, a torch LR scheduler set its
+                                                                                     # start values: the checkpoint's back, as in torch's order
 
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."

@@ -250,7 +250,8 @@ class Recorder(LearnerCallback):
         self.nb_batches.append(num_batch)
         self.take_losses()
         self.val_losses.append(last_metrics[0])
-        if len(last_metrics) > 1: self.metrics.append(list(last_metrics[1:]))
+        row = list(last_metrics[1:])
+        if self.metrics_names: self.metrics.append(row + [None] * (len(self.metrics_names) - len(row)))   # a row per epoch, None where not computed
         train_loss = self.losses[-1] if num_batch else None
         self.last_stats = [epoch, train_loss, *last_metrics]   # the row of the table, and of CSVLogger's file
         self.format_stats(self.last_stats)
@@ -425,6 +426,13 @@ def _check_own(learn:Learner, cbs:list)->list:
                              "or put the class in this learner's callback_fns")
     return cbs
 
+def _check_holds(opt:OptimWrapper, model:nn.Module)->None:
+    "Refuse the hand-made `opt` if it holds none of `model`'s trainable parameters: the fit would train nothing."
+    held = {id(p) for pg in opt.param_groups for p in pg['params']}
+    if not any(id(p) in held for p in model.parameters() if p.requires_grad):
+        raise ValueError("learn.opt, an OptimWrapper you made, holds none of the model's trainable parameters: was learn.model replaced? "
+                         "Wrap an optimizer over the new model's parameters, or set learn.opt = None for the fit to build one")
+
 def _rebuild_opt(learn:Learner)->bool:
     "Must a fit build `learn.opt`: none yet, or one it built over other layer groups (a wrapper made by hand, `OptimWrapper(opt)`, is the user's to keep)?"
     return learn.opt is None or (learn.opt.opt_func is not None and not _opt_fits(learn.opt, learn.layer_groups))
@@ -483,6 +491,10 @@ class Learner:
         self.layer_groups = _as_groups(layer_groups) if layer_groups is not None else [self.model]   # a module is one group, as for OptimWrapper.create
         self.opt = None
 
+    def __getstate__(self)->dict:
+        "What a copy or a pickle keeps: all but `fitting` (one made from inside a fit is not fitting)."
+        return {k: v for k, v in vars(self).items() if k != 'fitting'}
+
     @property
     def path(self)->Path: return self._path
     @path.setter
@@ -511,6 +523,7 @@ class Learner:
             if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
+                if self.opt.opt_func is None: _check_holds(self.opt, self.model)   # or under a hand-made optimizer
                 if sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
@@ -629,6 +642,10 @@ def _match_compiled(model_sd:dict, keys)->dict:
     if theirs and not ours and all(k.startswith(_compiled) for k in model_sd): return {k[len(_compiled):]: v for k, v in model_sd.items()}
     if ours and not theirs and all(k.startswith(_compiled) for k in keys): return {_compiled + k: v for k, v in model_sd.items()}
     return model_sd
+
+def _uncompiled(names:list[str])->list[str]:
+    "`names` of weights without torch.compile's prefix."
+    return [n.removeprefix(_compiled) for n in names]
 
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False")->None:
@@ -760,7 +777,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
     if check is not None:
         _check_model(self, path, _match_compiled(ck['model'], self.model.state_dict()))   # the most basic mismatch first
-        if 'frozen' in ck and ck['frozen'] != _frozen(self.model):
+        if 'frozen' in ck and _uncompiled(ck['frozen']) != _uncompiled(_frozen(self.model)):
             some = lambda ns: f"{len(ns)} ({', '.join(ns[:3])}{', ...' if len(ns) > 3 else ''})" if ns else 'none'
             raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "
                              "freeze the same layers as the run that saved it (learn.freeze(), freeze_to)")

@@ -26,20 +26,18 @@ def to_float(o):
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
     order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
-    exclude = ['scaler', 'autocast', 'one', 'early']
+    exclude = ['scaler', 'autocast', 'one', 'early', 'half']
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
         _refuse_learner(dtype, type(self).__name__)
         if dtype is not None and dtype not in _half_types:
             raise ValueError(f"MixedPrecision: dtype must be torch.float16 or torch.bfloat16, got {dtype}")
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
-        self.scaler, self.autocast, self.skipped = None, None, 0
+        self.scaler, self.autocast, self.skipped, self.half = None, None, 0, None
 
     def on_train_begin(self, model:nn.Module, cb_handler=None, **kwargs:Any)->None:
         "Pick the device and dtype from `model`, make a `GradScaler` for fp16, and find the callbacks that would see its scaled gradients."
         p = next(model.parameters(), None)
-        half = next(((n, q.dtype) for n, q in model.named_parameters() if q.dtype in _half_types), None)
-        if half: raise TypeError(f"MixedPrecision keeps the weights in float32 and computes in {self.dtype or '16 bits'}, but the model's {half[0]} is "
-                                 f"already {half[1]}: call model.float() first (or train without MixedPrecision)")
+        self.half = next((f"{n} is already {q.dtype}" for n, q in model.named_parameters() if q.requires_grad and q.dtype in _half_types), None)
         self.device_type = p.device.type if p is not None else 'cpu'
         self.run_dtype = self.dtype or (torch.bfloat16 if self.device_type == 'cpu' else torch.float16)
         self.step_pending, self.autocast = False, None   # a copy in a mid-fit `validate` leaves the fit's autocast alone
@@ -63,6 +61,8 @@ class MixedPrecision(Callback):
 
     def on_backward_begin(self, last_loss:Tensor, **kwargs:Any)->Optional[dict]:
         "Scale the loss (fp16 only), keeping the scale to divide the reported loss by."
+        if self.half: raise TypeError(f"MixedPrecision keeps the weights it trains in float32 and computes in {self.run_dtype}, but the model's {self.half}: "
+                                      "call model.float() first, or train without MixedPrecision (a frozen 16-bit part, or predictions, are fine)")
         if self.scaler is None: return None
         self.loss_scale = self.scaler.scale(self.one)
         return {'last_loss': last_loss * self.loss_scale}

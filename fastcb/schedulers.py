@@ -111,6 +111,9 @@ class OneCycleScheduler(GeneralScheduler):
         "Build the two phases for this fit, then start them."
         if not _has_len(data.train_dl): raise TypeError("OneCycleScheduler needs len(train_dl) to plan the cycle: this one has none (an IterableDataset?); "
                                                         "give the dataset a __len__, or schedule phases of known length with GeneralScheduler")
+        if self.tot_epochs is not None and self.tot_epochs < n_epochs:
+            raise ValueError(f"OneCycleScheduler: tot_epochs={self.tot_epochs} is shorter than this {n_epochs}-epoch fit, so the cycle would end, and stop "
+                             "training, before it: tot_epochs is the length of a cycle spread over several fits (start_epoch says where each one starts)")
         n = len(data.train_dl) * (self.tot_epochs or n_epochs)
         a1 = max(1, int(n * self.pct_start)) if self.pct_start else 0   # pct_start=0: no warm-up at all
         lr_max = np.array(self.lr_max) if is_listy(self.lr_max) else self.lr_max
