@@ -15,7 +15,7 @@ import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
-from .core import listify, is_distributed, camel2snake, _is_count
+from .core import listify, is_distributed, camel2snake, _is_count, _check_num
 
 # %% auto #0
 __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state', 'set_rng_state', 'call_plan',
@@ -98,7 +98,10 @@ def cb_order(cb:Callback)->int:
 # %% ../nbs/02_callbacks.ipynb #50034f8b
 class SmoothenValue:
     "Create a smooth moving average for a value (loss, etc) using `beta`."
-    def __init__(self, beta:float): self.beta, self.n, self.mov_avg, self.smooth = beta, 0, 0., None
+    def __init__(self, beta:float):
+        _check_num('beta', beta)
+        if beta >= 1: raise ValueError(f"beta must be below 1 (0.98 averages over about the last 50 values), got {beta!r}")
+        self.beta, self.n, self.mov_avg, self.smooth = beta, 0, 0., None
     def add_value(self, val:float|Tensor)->None:
         "Add `val` to calculate updated smoothed value."
         self.add_values([val])
@@ -146,6 +149,8 @@ def _check_generators(sd:dict, data)->list:
 
 def set_rng_state(sd:dict, data=None)->None:
     "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
+    if not isinstance(sd, dict) or set(sd) != {'torch', 'cuda', 'numpy', 'random', 'dl'}:
+        raise ValueError(f"set_rng_state takes a get_rng_state() dict ('torch', 'cuda', 'numpy', 'random', 'dl'), got {sorted(sd) if isinstance(sd, dict) else sd!r}")
     gens = _check_generators(sd, data)
     torch.set_rng_state(sd['torch'])
     if sd['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(sd['cuda'])
@@ -725,7 +730,7 @@ def _func_name(f:Callable)->str:
 class AverageMetric(Callback):
     "Wrap a `func` (output, target -> scalar; output, *targets for a tuple target) in a callback for metrics computation."
     order = -20  # shown by `show_order`; metrics run first at every event anyway, in the order given
-    def __init__(self, func:Callable): self.func, self.name = func, _func_name(func)
+    def __init__(self, func:Callable): self.func, self.name = _check_metric(func), _func_name(func)
     def on_epoch_begin(self, **kwargs)->None:
         "Start the epoch with no values."
         self.vals, self.sizes = [], []
@@ -823,11 +828,18 @@ def _check_batch(out, yb)->None:
                       "broadcasts them to a bigger shape, and trains on the wrong loss. Give them one shape (e.g. squeeze the output), unless loss_func does")
 
 # %% ../nbs/02_callbacks.ipynb #fbf44dfa
+def _check_not_dataset(dl, where:str)->None:
+    "Refuse a dataset (or a tensor) given to `where` for a dataloader: it would yield single items, without a batch dimension."
+    if isinstance(dl, (torch.utils.data.Dataset, Tensor)) and not isinstance(dl, torch.utils.data.IterableDataset):
+        raise TypeError(f"{where} takes a dataloader, got a {type(dl).__name__}, which yields single items: wrap it, DataLoader(ds, batch_size=64), "
+                        "or build both with DataBunch.create(train_ds, valid_ds)")
+
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):
     "Calculate `loss_func` of `model` on `dl` in evaluation mode (the mean if `average`, else per batch)."
     if loss_func is None and average: raise ValueError("validate: averaging needs a loss_func (or pass average=False for each batch's outputs and targets)")
     if dl is None: raise ValueError("validate: no dataloader (is there no validation set?)")
+    _check_not_dataset(dl, 'validate')
     model.eval()
     losses, nums = [], []
     with torch.no_grad():
@@ -842,10 +854,14 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     return _weighted_mean(losses, nums)
 
 # %% ../nbs/02_callbacks.ipynb #97769cfb
-def _check_fit(epochs:int, opt, loss_func)->None:
-    "Refuse a fit of no epochs, without an optimizer, or with a `loss_func` that is no function, naming the argument."
+def _check_fit(epochs:int, model, opt, data, loss_func)->None:
+    "Refuse a fit of no epochs, of no model, without an optimizer or data, or with a `loss_func` that is no function, naming the argument."
     if not _is_count(epochs): raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(model, nn.Module): raise TypeError(f"fit's model must be an nn.Module, got {type(model).__name__}")
     if opt is None: raise ValueError("fit needs an optimizer, got opt=None (to compute losses only, use `validate`)")
+    if isinstance(opt, type) or not hasattr(opt, 'step') or not hasattr(opt, 'zero_grad'):
+        raise TypeError(f"fit's opt must be an optimizer (torch's, or an OptimWrapper), got {opt!r}: build it, e.g. torch.optim.SGD(model.parameters(), lr=0.1)")
+    if not hasattr(data, 'train_dl'): raise TypeError(f"fit's data must hold train_dl (and valid_dl): a DataBunch(train_dl, valid_dl), got {type(data).__name__}")
     _check_loss_func(loss_func)
 
 def _check_loss_func(f)->None:
@@ -856,7 +872,7 @@ def _check_loss_func(f)->None:
 def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Collection[Callback]=None,
         metrics:Collection=None, silent:bool=False, resume:Optional[dict]=None)->None:
     "Fit `model` on `data` for `epochs` with `loss_fn` and `opt`, calling `callbacks` and `metrics` on the way."
-    _check_fit(epochs, opt, loss_fn)
+    _check_fit(epochs, model, opt, data, loss_fn)
     cb_handler = CallbackHandler(callbacks, metrics)
     cb_handler.loss_func = loss_fn
     if resume is not None: cb_handler.load_state_dict(resume)

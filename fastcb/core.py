@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5ba781a8
 from __future__ import annotations
-import functools, re
+import functools, math, numbers, re
 from typing import Any
 
 # %% auto #0
@@ -41,6 +41,13 @@ def camel2snake(name:str)->str:
 def _is_count(n:Any, least:int=1)->bool:
     "Is `n` a whole number (an int or a numpy int, not a bool) of at least `least`?"
     return not isinstance(n, bool) and hasattr(n, '__index__') and n >= least
+
+# %% ../nbs/00_core.ipynb #9c528ced
+def _check_num(name:str, v:Any, positive:bool=False)->None:
+    "Refuse `v` for the argument `name` unless it is a finite number, >= 0 (or > 0 if `positive`)."
+    if not isinstance(v, numbers.Real) or isinstance(v, bool): raise TypeError(f"{name} must be a number, got {v!r}")
+    if not math.isfinite(v): raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if v < 0 or (positive and v == 0): raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
 
 # %% ../nbs/00_core.ipynb #46fac282
 def even_mults(start:float, stop:float, n:int)->list[float]:

@@ -32,6 +32,7 @@ def lr_range(lr:float|slice|list|np.ndarray, n_groups:int, name:str='lr')->float
         return even_mults(lr.start, lr.stop, n_groups)
     if isinstance(lr, np.ndarray): lr = lr.tolist()
     _check_rates(name, listify(lr))
+    if is_listy(lr) and len(lr) not in (1, n_groups): raise ValueError(f"{name} has {len(lr)} values for {n_groups} layer groups: give one, or one per group")
     return listify(lr, n_groups) if is_listy(lr) else lr
 
 def _check_rates(name:str, vals:list, positive:bool=False)->None:
@@ -101,9 +102,9 @@ def _decay_(pg:dict, wd:float)->None:
     if ps: torch._foreach_mul_(ps, 1 - pg['lr']*wd)
 
 # %% ../nbs/01_optimizer.ipynb #d771d607
-def _layer_vals(val, n:int)->list:
-    "Turn `val` (a number, a list, an array or a slice) into one value per layer group, for `n` groups."
-    return [v.item() if getattr(v, 'ndim', None) == 0 else v for v in listify(lr_range(val, n), n)]   # numpy or torch scalars as floats
+def _layer_vals(val, n:int, name:str='lr')->list:
+    "Turn `val` (a number, a list, an array or a slice) of hyper-parameter `name` into one value per layer group, for `n` groups."
+    return [v.item() if getattr(v, 'ndim', None) == 0 else v for v in listify(lr_range(val, n, name), n)]   # numpy or torch scalars as floats
 
 def _put(pg:dict, k:str, i:int|None, v)->None:
     "Write `v` at key `k` of param group `pg`, at index `i` of its tuple when `i` is not None."
@@ -118,6 +119,12 @@ def _zero_mom_bufs(opt:optim.Optimizer, pg:dict)->None:
     for p in pg['params']:
         st = opt.state.get(p)
         if st and 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+def _check_betas(key:str, vals:list, i:int|None)->None:
+    "Refuse values of `key` (`mom`, `beta`) that put one of Adam's `betas` out of [0, 1): torch checks them only when the optimizer is built."
+    for v in vals:
+        for b in (v if i is None else [v]):
+            if not 0 <= b < 1: raise ValueError(f"{key}={b!r} is one of Adam's betas, which must be in [0, 1) (0.9 and 0.99 are usual)")
 
 def _needs_closure(opt:optim.Optimizer)->bool:
     "Does `opt.step` take a required `closure` (LBFGS re-evaluates the loss several times a step)?"
@@ -135,6 +142,9 @@ class OptimWrapper:
     _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
+        if not isinstance(opt, optim.Optimizer):
+            raise TypeError(f"OptimWrapper wraps a torch optimizer, got {opt if isinstance(opt, type) else type(opt).__name__}: "
+                            "OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)), or OptimWrapper.create(opt_func, lr, layer_groups)")
         if _needs_closure(opt): raise TypeError(f"{type(opt).__name__}.step needs a closure that computes the loss again, and fastcb's loop "
                                                 "calls opt.step() without one: pick an optimizer that steps from the gradients alone (SGD, Adam...)")
         self.opt,self.true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
@@ -206,7 +216,7 @@ class OptimWrapper:
         pairs = self._pairs()
         if key == 'wd' and self._wd_here:
             if not bn_groups: raise ValueError("The wrapper's wd decays a layer group's norm params as `bn_wd` says: set opt.bn_wd = False to spare them, not bn_groups=False")
-            vals = _layer_vals(val, len(pairs))
+            vals = _layer_vals(val, len(pairs), key)
             if any(vals) and not self.true_wd:
                 raise AttributeError(f"{type(self.opt).__name__} has no 'weight_decay' for L2 regularisation; use true_wd=True to decay in the wrapper")
             self._wd = vals
@@ -214,7 +224,8 @@ class OptimWrapper:
         k,i = _hp_loc(self.opt, key)
         off = [pg for pg in self.opt.param_groups if pg[k] == 0] if k == 'momentum' and isinstance(self.opt, optim.RMSprop) else []
         tuple_val = isinstance(val, tuple) and i is None and isinstance(pairs[0][0][k], tuple)  # e.g. betas=(0.9,0.99)
-        vals = [val]*len(pairs) if tuple_val else _layer_vals(val, len(pairs))
+        vals = [val]*len(pairs) if tuple_val else _layer_vals(val, len(pairs), key)
+        if k == 'betas': _check_betas(key, vals, i)
         for (pg,npg),v in zip(pairs, vals):
             _put(pg, k, i, v)
             if npg is not None and bn_groups: _put(npg, k, i, 0. if key == 'wd' and not self.bn_wd else v)
