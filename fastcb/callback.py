@@ -378,6 +378,10 @@ class CallbackHandler:
             if k in _fixed_keys:
                 raise ValueError(f"Callback {cb.name} returned '{k}' at on_{event}, but the fit's {', '.join(_fixed_keys)} cannot be "
                                  "replaced: change the object itself (e.g. set `data.train_dl`, or load the model's weights)")
+        if ('last_loss' in res and not isinstance(res['last_loss'], Tensor)) or ('last_output' in res and res['last_output'] is None):
+            k = 'last_loss' if 'last_loss' in res else 'last_output'
+            raise TypeError(f"Callback {cb.name} returned {k}={reprlib.repr(res[k])} at on_{event}: the loop goes on with it, so return a tensor "
+                            f"(the {'loss, changed: last_loss * 2' if k == 'last_loss' else 'output, changed'}), or leave the key out")
         self.state.update(res)
 
     def show_order(self)->str:
@@ -485,7 +489,7 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
-        if exception is not None: _note_bad_batch(exception, self.state['last_input'])
+        if exception is not None: _note_bad_batch(exception, self.state['last_input']); _note_validation(exception)
         errors = []   # (who, error)
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
         except Exception as e: errors.append(('the loss smoothing', e))
@@ -904,6 +908,14 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
             try: cb_handler.on_train_end(exception)
             finally:
                 if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
+
+def _note_validation(e:BaseException)->None:
+    "If `e` was raised while `validate` ran a batch, say so, and which: the validation set may not be shaped as the training set is."
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not validate.__code__: tb = tb.tb_next
+    if tb is None or tb.tb_next is None or isinstance(e, KeyboardInterrupt): return   # not inside it, or validate's own check
+    e.add_note(f"(fastcb: raised in validation batch {len(tb.tb_frame.f_locals.get('nums', []))}: the validation set's batches must have "
+               "the input shapes and target type the training set's have)")
 
 def _note_bad_batch(e:BaseException, xb)->None:
     "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), or `xb` is a string (a dict's key), say what a batch must be."

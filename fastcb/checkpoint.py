@@ -10,7 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Optional
 from .core import is_main_process, _is_count
-from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen
+from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen, _check_file_name
 
 # %% auto #0
 __all__ = ['CheckpointCallback']
@@ -25,6 +25,7 @@ class CheckpointCallback(LearnerCallback):
         if every_batches is not None and not _is_count(every_batches):
             raise ValueError(f"every_batches must be a positive int or None, got {every_batches!r}")
         if not _is_count(keep): raise ValueError(f"keep must be a positive int, got {keep!r}")
+        _check_file_name('CheckpointCallback: name', name)
         super().__init__(learn)
         self.every_batches, self.every_epoch, self.keep, self.ckpt_name = every_batches, every_epoch, keep, name
         self.cb_handler = None   # the fit's, while it runs

@@ -15,9 +15,9 @@ import torch
 from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
-from .core import listify, camel2snake
+from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _has_len, _takes_learner,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _has_len, _takes_learner, _check_not_dataset,
                              _check_loss_func)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -65,6 +65,7 @@ class DataBunch:
 
     def _checked(self, dl, name:str):
         "Refuse a `dl` that would be used up after one epoch or yields nothing, named `name`; else `dl` sending its batches to the device."
+        _check_not_dataset(dl, f'DataBunch({name}=...)')
         if hasattr(dl, '__next__'): raise TypeError(f"{name} is an iterator ({type(dl).__name__}), used up after one epoch: pass something that "
                                                     "starts over at each `iter()`: a DataLoader, or a list of batches")
         if _empty(dl): raise ValueError(f"{name} is empty: it yields no batch " + ("(an empty dataset, or drop_last with fewer items than batch_size?)"
@@ -88,6 +89,10 @@ class DataBunch:
         "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order at twice `bs`; `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."
         device = torch.device(device) if device is not None else default_device()
         if 'batch_size' in dl_kwargs: raise TypeError("DataBunch.create takes the batch size as bs= (the validation set's is twice it)")
+        if not _is_count(bs): raise ValueError(f"DataBunch.create: bs must be a positive int, got {bs!r}")
+        for n, ds in (('train_ds', train_ds), ('valid_ds', valid_ds)):
+            if isinstance(ds, torch.utils.data.DataLoader): raise TypeError(f"DataBunch.create takes datasets, got a DataLoader as {n}: pass the dataloaders to DataBunch(train_dl, valid_dl)")
+        if _has_len(train_ds) and not len(train_ds): raise ValueError("DataBunch.create: train_ds is empty (no item to train on)")
         kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: a DataLoader refuses shuffle=
@@ -120,6 +125,8 @@ def _size(dl)->str:
 # %% ../nbs/05_learner.ipynb #e477362f
 def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, flat:bool=False)->DataBunch:
     "scikit-learn's digits as a `DataBunch`: images (1x8x8, or 64 values if `flat`) scaled to [0,1], and labels."
+    _check_num('valid_pct', valid_pct)
+    if valid_pct >= 1: raise ValueError(f"valid_pct is the share of the items kept for validation, below 1, got {valid_pct!r}")
     try: from sklearn.datasets import load_digits
     except ImportError as e: raise ImportError("digits_databunch needs scikit-learn: pip install scikit-learn") from e
     d = load_digits()
@@ -360,7 +367,7 @@ class GradientClipping(LearnerCallback):
     order = 10  # after callbacks that change the gradients (e.g. mixed precision unscaling them)
     def __init__(self, learn:Learner, clip:float=0.):
         super().__init__(learn)
-        if clip < 0: raise ValueError(f"GradientClipping: clip={clip} must be >= 0 (the largest gradient norm; 0 clips nothing)")
+        _check_num('GradientClipping: clip (the largest gradient norm; 0 clips nothing)', clip)
         self.clip = clip
     def on_backward_end(self, skip_zero:bool, **kwargs:Any)->None:
         "Clip the gradient before the optimizer step, unless gradients are being accumulated (`skip_zero`)."
@@ -479,6 +486,9 @@ class Learner:
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
                  callbacks:Collection[Callback]=None, layer_groups:Collection[nn.Module]=None, silent:bool=False):
         _check_learner_args(data, model, opt_func)
+        if not isinstance(model_dir, (str, Path)) or not str(model_dir): raise TypeError(f"model_dir must be a folder name (a str or Path), got {model_dir!r}")
+        bad = next((g for g in listify(layer_groups) if not isinstance(g, nn.Module)), None) if layer_groups is not None else None
+        if bad is not None: raise TypeError(f"layer_groups must be modules (parts of the model), got a {type(bad).__name__}")
         self.data, self.model = data, model.to(data.device)
         self.loss_func = loss_func if loss_func is not None else getattr(data, 'loss_func', None)
         if self.loss_func is None: raise ValueError("Learner needs a loss_func, e.g. loss_func=nn.functional.cross_entropy")
@@ -513,6 +523,7 @@ class Learner:
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         self._check_train(); self._check_idle('fit')
+        if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
         lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
         if self.opt is not None and not isinstance(self.opt, OptimWrapper):
             raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
@@ -602,12 +613,16 @@ class Learner:
         return [cb for cb in cbs if not cb.fit_only] + listify(callbacks)
 
 # %% ../nbs/05_learner.ipynb #91ae8453
+def _check_file_name(what:str, name)->None:
+    "Refuse `name` for `what` unless it names a file: a non-empty str or Path (not None, which would write `None.pth`)."
+    if not isinstance(name, (str, Path)) or not str(name): raise TypeError(f"{what} takes a file name (a str or Path), got {name!r}")
+
 def _model_file(learn:Learner, name:str|Path)->Path:
     return learn.path/learn.model_dir/f'{name}.pth'
 
 def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     "Save model and optimizer state (if `with_opt`) with `name` to `self.model_dir`, atomically."
-    if not isinstance(name, (str, Path)) or not str(name): raise TypeError(f"save takes a file name (a str or Path), got {name!r}")
+    _check_file_name('save', name)
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     return atomic_save(state, _model_file(self, name))
@@ -661,8 +676,8 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`."
-    path = _model_file(self, name)
-    state = _read(path, 'saved model', map_location=device if device is not None else self.data.device)
+    path, device = _model_file(self, name), torch.device(device) if device is not None else self.data.device   # a bad device name, named as one
+    state = _read(path, 'saved model', map_location=device)
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
     if with_opt and 'opt' not in state: warnings.warn(f"{path} holds no optimizer state (saved with_opt=False, or before a fit): loaded the weights alone")
     _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict)
@@ -673,6 +688,7 @@ Learner.save, Learner.load = _save, _load
 # %% ../nbs/05_learner.ipynb #8dd54e7c
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
+    if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
     dl = self.data.valid_dl if dl is None else dl if isinstance(dl, DeviceDataLoader) else self.data._on_device(dl)   # batches on the model's device
     metrics = (self.metrics if metrics is None else metrics) if average else []
     own = [cb for cb in self.callbacks if not cb.fit_only]
@@ -736,6 +752,7 @@ Learner.validate, Learner.get_preds = _validate, _get_preds
 def _freeze_to(self:Learner, n:int)->None:
     "Freeze layers up to layer group `n` (BatchNorm layers stay trainable if `train_bn`)."
     k = len(self.layer_groups)
+    if isinstance(n, bool) or not hasattr(n, '__index__'): raise TypeError(f"freeze_to takes the index of a layer group (an int), got {n!r}")
     if not -k <= n < k: raise ValueError(f"freeze_to({n}) is out of range for {k} layer group(s)" + (", and would leave nothing to train" if n >= k else "")
                                          + f": it freezes layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
     for g in self.layer_groups[:n]:
@@ -817,6 +834,8 @@ def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learne
     "Load a `Learner` object saved with `export` in `path/file`, for inference on `device`."
     device = torch.device(device) if device is not None else default_device()
     state = _read(Path(path)/file, 'exported learner', map_location=device, weights_only=False)
+    if not isinstance(state, dict) or not {'model', 'cb_state', 'callback_fns'} <= set(state):
+        raise ValueError(f"{Path(path)/file} is not an exported learner (learn.export() writes one); weights saved with learn.save load with learn.load")
     model, cb_state, fns = state.pop('model'), state.pop('cb_state'), state.pop('callback_fns')
     learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
     learn.callback_fns = fns   # not the Learner's `[Recorder] + fns`: they may hold a Recorder of their own (a partial)

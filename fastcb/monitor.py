@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import IN_NOTEBOOK
 from .core import is_main_process, _is_count
 from .callback import Callback
-from .learner import Learner, LearnerCallback, Recorder
+from .learner import Learner, LearnerCallback, Recorder, _check_file_name
 
 # %% auto #0
 __all__ = ['CSVLogger', 'every_n', 'StopAfterNBatches', 'ActivationStats', 'plot_history', 'ShowGraph']
@@ -29,6 +29,7 @@ class CSVLogger(LearnerCallback):
     exclude = ['learn', 'file', 'writer', 'header']
     def __init__(self, learn:Learner, filename:str='history', append:bool=False):
         super().__init__(learn)
+        _check_file_name('CSVLogger: filename', filename)
         self.filename, self.append, self.file = filename, append, None
 
     @property
@@ -137,6 +138,7 @@ class ActivationStats(LearnerCallback):
     exclude = ['learn', 'modules', 'hooks', 'cur']
     def __init__(self, learn:Learner, modules:Optional[Collection[nn.Module]]=None):
         super().__init__(learn)
+        if isinstance(modules, nn.Module): raise TypeError(f"ActivationStats: modules takes a list of modules, got one {type(modules).__name__}: pass [module]")
         self.modules = list(modules) if modules is not None else None
         bad = next((m for m in self.modules or [] if not isinstance(m, nn.Module)), None)
         if bad is not None: raise TypeError(f"ActivationStats: modules must be nn.Modules (their outputs are recorded), got a {type(bad).__name__}")
@@ -146,6 +148,8 @@ class ActivationStats(LearnerCallback):
         "Hook the modules."
         self.remove()
         mods = self.modules if self.modules is not None else _param_leaves(self.learn.model)
+        if any(all(m is not x for x in self.learn.model.modules()) for m in mods):   # another model's: never called, NaN stats
+            raise ValueError("ActivationStats: a module in `modules` is not part of learn.model (the model's before it was replaced?)")
         if not mods: raise ValueError("ActivationStats: no module to hook (modules=[], or the model has no module with parameters): "
                                       "pass the modules to watch in `modules`")
         self.stats, self.cur = [], [None] * len(mods)

@@ -10,7 +10,7 @@ import warnings
 from typing import Any, Optional
 import torch
 from torch import nn, Tensor
-from .core import _is_count
+from .core import _is_count, _check_num
 from .callback import Callback, cb_order, _map_batch, _refuse_learner, _has_len
 
 # %% auto #0
@@ -31,6 +31,8 @@ class MixedPrecision(Callback):
         _refuse_learner(dtype, type(self).__name__)
         if dtype is not None and dtype not in _half_types:
             raise ValueError(f"MixedPrecision: dtype must be torch.float16 or torch.bfloat16, got {dtype}")
+        _check_num('MixedPrecision: init_scale', init_scale, positive=True)
+        if not _is_count(growth_interval): raise ValueError(f"MixedPrecision: growth_interval must be a positive int (steps), got {growth_interval!r}")
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
         self.scaler, self.autocast, self.skipped, self.half = None, None, 0, None
 

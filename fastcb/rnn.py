@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
+from .core import _check_num
 from .callback import Callback, _refuse_learner
 
 # %% auto #0
@@ -25,6 +26,7 @@ class RNNRegularizer(Callback):
     exclude = ['raw_out', 'out']
     def __init__(self, alpha:float=2., beta:float=1.):
         _refuse_learner(alpha, type(self).__name__)
+        _check_num('RNNRegularizer: alpha', alpha); _check_num('RNNRegularizer: beta', beta)   # a NaN turns every weight into NaN
         self.alpha, self.beta, self.raw_out, self.out = alpha, beta, None, None
 
     def on_epoch_begin(self, model, **kwargs:Any)->None:

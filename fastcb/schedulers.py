@@ -10,7 +10,7 @@ import copy, math, warnings
 from typing import Any, Collection, Optional
 import numpy as np
 from torch import optim
-from .core import is_listy, _is_count
+from .core import is_listy, _is_count, _check_num
 from .optimizer import _hps
 from .callback import Callback, _refuse_learner, _has_len
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
@@ -19,13 +19,26 @@ from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 __all__ = ['TrainingPhase', 'GeneralScheduler', 'OneCycleScheduler', 'LRFinder']
 
 # %% ../nbs/04_schedulers.ipynb #f3b8af9a
+def _check_schedule(name:str, sched:Scheduler)->None:
+    "Refuse a schedule of `name` whose start or end is not a number >= 0, or whose anneal function fails: now, not when a fit gets there."
+    try: ends = [sched.func(sched.start, sched.end, pct) for pct in (0., 1.)]
+    except Exception as e:
+        raise TypeError(f"Cannot schedule {name} from {sched.start} to {sched.end}: the anneal function failed ({e}); it takes (start, end, pct), "
+                        "as annealing_cos or annealing_poly(2) do") from e
+    for v in ends:
+        for x in np.ravel(v): _check_num(f"{name} (scheduled)", x.item() if hasattr(x, 'item') else x)
+
 class TrainingPhase:
     "Schedule hyper-parameters for a phase of `length` iterations."
-    def __init__(self, length:int): self.length, self.scheds, self.n = length, {}, 0
+    def __init__(self, length:int):
+        if not _is_count(length): raise ValueError(f"TrainingPhase: length is a number of batches, a positive int, got {length!r}")
+        self.length, self.scheds, self.n = length, {}, 0
     def schedule_hp(self, name:str, vals, anneal:Optional[AnnealFunc]=None)->TrainingPhase:
         "Add a schedule for hyper-parameter `name` from `vals`, a (start, end) tuple or a constant (a list: per layer group), with `anneal`."
         if name not in _hps: raise ValueError(f"Unknown hyper-parameter '{name}': a phase can schedule {', '.join(_hps)}")
-        self.scheds[name] = Scheduler(vals, self.length, anneal)
+        sched = Scheduler(vals, self.length, anneal)
+        _check_schedule(name, sched)
+        self.scheds[name] = sched
         return self
     def restart(self)->None:
         "Start the phase over."
@@ -49,6 +62,7 @@ class GeneralScheduler(Callback):
     whole_fit:bool = False   # the phases are planned to last the whole fit (1cycle): ending before it is worth a warning
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         _refuse_learner(phases, type(self).__name__)
+        if start_epoch is not None and not _is_count(start_epoch, least=0): raise ValueError(f"start_epoch must be None or an int >= 0, got {start_epoch!r}")
         self.phases, self.start_epoch = list(phases), start_epoch
         bad = next((p for p in self.phases if not isinstance(p, TrainingPhase)), None)
         if bad is not None: raise TypeError(f"{type(self).__name__}: phases must be TrainingPhases, e.g. [TrainingPhase(n).schedule_hp('lr', (1e-3, 1e-2))], got {bad!r}")
@@ -103,6 +117,11 @@ class OneCycleScheduler(GeneralScheduler):
         if final_div is not None and not final_div > 0: raise ValueError(f"final_div={final_div} must be > 0: the cycle ends at lr_max/final_div")
         if moms is not None and not (is_listy(moms) and len(moms) == 2):
             raise ValueError(f"moms={moms!r} must be a pair (start, middle) such as (0.95, 0.85), or None to leave momentum alone")
+        for m in moms or []:
+            _check_num('moms', m)
+            if m >= 1: raise ValueError(f"moms={moms!r}: a momentum (Adam's beta1) must be below 1, such as 0.95 and 0.85")
+        if isinstance(lr_max, slice): raise TypeError(f"OneCycleScheduler takes lr_max per layer group, not a slice: learn.lr_range({lr_max}) spreads it (fit_one_cycle does)")
+        if tot_epochs is not None and not _is_count(tot_epochs): raise ValueError(f"tot_epochs must be None or a positive int, got {tot_epochs!r}")
         self.lr_max, self.moms, self.div_factor, self.pct_start = lr_max, moms, div_factor, pct_start
         self.final_div = div_factor*1e4 if final_div is None else final_div
         self.tot_epochs = tot_epochs

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math, warnings
 from typing import Any, Optional
 from torch import Tensor
-from .core import barrier, _is_count
+from .core import barrier, _is_count, _check_num
 from .callback import Callback
-from .learner import Learner, LearnerCallback, _number, _model_file
+from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -38,6 +38,8 @@ class TrackerCallback(LearnerCallback):
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', min_delta:float=0.):
         super().__init__(learn)
         if mode not in ('auto', 'min', 'max'): raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(monitor, str): raise TypeError(f"monitor names a column of the results table, such as 'valid_loss' or 'accuracy', got {monitor!r}")
+        _check_num('min_delta', abs(min_delta) if isinstance(min_delta, (int, float)) else min_delta)   # a NaN would make no value better
         if mode == 'auto': mode = _auto_mode(monitor)
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
         self.best:Optional[float] = None
@@ -106,6 +108,7 @@ class SaveModelCallback(TrackerCallback):
                  name:str='bestmodel', min_delta:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         if every not in ('improvement', 'epoch'): raise ValueError(f"every must be 'improvement' or 'epoch', got {every!r}")
+        _check_file_name('SaveModelCallback: name', name)
         self.every, self.fname, self.best_epoch = every, name, None  # `name` is the class's
 
     def on_train_begin(self, **kwargs:Any)->None:
@@ -149,6 +152,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
                  min_delta:float=0., min_lr:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         if not 0 < factor < 1: raise ValueError(f"factor must be between 0 and 1 (exclusive), got {factor}")
+        _check_num('min_lr', min_lr)
         self.patience, self.factor, self.min_lr, self.wait = _check_patience(patience), factor, min_lr, 0
 
     def on_train_begin(self, **kwargs:Any)->None:
