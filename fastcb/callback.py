@@ -378,8 +378,8 @@ class CallbackHandler:
             if k in _fixed_keys:
                 raise ValueError(f"Callback {cb.name} returned '{k}' at on_{event}, but the fit's {', '.join(_fixed_keys)} cannot be "
                                  "replaced: change the object itself (e.g. set `data.train_dl`, or load the model's weights)")
-        if ('last_loss' in res and not isinstance(res['last_loss'], Tensor)) or ('last_output' in res and res['last_output'] is None):
-            k = 'last_loss' if 'last_loss' in res else 'last_output'
+        k = 'last_output' if event == 'loss_begin' else 'last_loss' if event == 'backward_begin' else None   # what the loop reads next
+        if k in res and (res[k] is None or (k == 'last_loss' and not isinstance(res[k], Tensor))):
             raise TypeError(f"Callback {cb.name} returned {k}={reprlib.repr(res[k])} at on_{event}: the loop goes on with it, so return a tensor "
                             f"(the {'loss, changed: last_loss * 2' if k == 'last_loss' else 'output, changed'}), or leave the key out")
         self.state.update(res)
@@ -835,8 +835,8 @@ def _check_batch(out, yb)->None:
 def _check_not_dataset(dl, where:str)->None:
     "Refuse a dataset (or a tensor) given to `where` for a dataloader: it would yield single items, without a batch dimension."
     if isinstance(dl, (torch.utils.data.Dataset, Tensor)) and not isinstance(dl, torch.utils.data.IterableDataset):
-        raise TypeError(f"{where} takes a dataloader, got a {type(dl).__name__}, which yields single items: wrap it, DataLoader(ds, batch_size=64), "
-                        "or build both with DataBunch.create(train_ds, valid_ds)")
+        raise TypeError(f"{where} takes a dataloader, got a {type(dl).__name__}, which yields single items: wrap it, DataLoader(ds, batch_size=64) "
+                        "(batch_size=None if its items are whole batches), or build both with DataBunch.create(train_ds, valid_ds)")
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):
@@ -913,7 +913,8 @@ def _note_validation(e:BaseException)->None:
     "If `e` was raised while `validate` ran a batch, say so, and which: the validation set may not be shaped as the training set is."
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_code is not validate.__code__: tb = tb.tb_next
-    if tb is None or tb.tb_next is None or isinstance(e, KeyboardInterrupt): return   # not inside it, or validate's own check
+    if tb is None or tb.tb_next is None or tb.tb_next.tb_frame.f_code is not loss_batch.__code__: return   # not the model or the loss on a batch
+    if isinstance(e, KeyboardInterrupt) or any('raised in callback' in n for n in getattr(e, '__notes__', [])): return
     e.add_note(f"(fastcb: raised in validation batch {len(tb.tb_frame.f_locals.get('nums', []))}: the validation set's batches must have "
                "the input shapes and target type the training set's have)")
 

@@ -486,8 +486,8 @@ class Learner:
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
                  callbacks:Collection[Callback]=None, layer_groups:Collection[nn.Module]=None, silent:bool=False):
         _check_learner_args(data, model, opt_func)
-        if not isinstance(model_dir, (str, Path)) or not str(model_dir): raise TypeError(f"model_dir must be a folder name (a str or Path), got {model_dir!r}")
-        bad = next((g for g in listify(layer_groups) if not isinstance(g, nn.Module)), None) if layer_groups is not None else None
+        if not isinstance(model_dir, (str, Path)): raise TypeError(f"model_dir must be a folder name (a str or Path; '' for learn.path itself), got {model_dir!r}")
+        bad = next((g for g in _as_groups(layer_groups) if not isinstance(g, nn.Module)), None) if layer_groups is not None else None
         if bad is not None: raise TypeError(f"layer_groups must be modules (parts of the model), got a {type(bad).__name__}")
         self.data, self.model = data, model.to(data.device)
         self.loss_func = loss_func if loss_func is not None else getattr(data, 'loss_func', None)

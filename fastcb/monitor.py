@@ -138,7 +138,7 @@ class ActivationStats(LearnerCallback):
     exclude = ['learn', 'modules', 'hooks', 'cur']
     def __init__(self, learn:Learner, modules:Optional[Collection[nn.Module]]=None):
         super().__init__(learn)
-        if isinstance(modules, nn.Module): raise TypeError(f"ActivationStats: modules takes a list of modules, got one {type(modules).__name__}: pass [module]")
+        if isinstance(modules, nn.Module) and not isinstance(modules, (nn.ModuleList, nn.Sequential)): raise TypeError(f"ActivationStats: modules takes a list of modules, got one {type(modules).__name__}: pass [module]")
         self.modules = list(modules) if modules is not None else None
         bad = next((m for m in self.modules or [] if not isinstance(m, nn.Module)), None)
         if bad is not None: raise TypeError(f"ActivationStats: modules must be nn.Modules (their outputs are recorded), got a {type(bad).__name__}")
@@ -148,8 +148,6 @@ class ActivationStats(LearnerCallback):
         "Hook the modules."
         self.remove()
         mods = self.modules if self.modules is not None else _param_leaves(self.learn.model)
-        if any(all(m is not x for x in self.learn.model.modules()) for m in mods):   # another model's: never called, NaN stats
-            raise ValueError("ActivationStats: a module in `modules` is not part of learn.model (the model's before it was replaced?)")
         if not mods: raise ValueError("ActivationStats: no module to hook (modules=[], or the model has no module with parameters): "
                                       "pass the modules to watch in `modules`")
         self.stats, self.cur = [], [None] * len(mods)
@@ -184,7 +182,10 @@ class ActivationStats(LearnerCallback):
         "Remove the hooks and gather the statistics in one tensor on the CPU: (mean or std, module, batch), as fastai v1 lays them out."
         self.remove()
         self.recording = False
-        if self.stats: self.stats = torch.stack(self.stats).permute(2, 1, 0).cpu()
+        if not self.stats: return
+        self.stats = torch.stack(self.stats).permute(2, 1, 0).cpu()
+        never = [i for i, means in enumerate(self.stats[0]) if means.isnan().all()]
+        if never: warnings.warn(f"ActivationStats: module(s) {never} of `modules` never ran in a training batch (not part of learn.model?): their stats are NaN")
 
 # %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:

@@ -142,7 +142,7 @@ class OptimWrapper:
     _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
-        if not isinstance(opt, optim.Optimizer):
+        if isinstance(opt, type) or not all(hasattr(opt, a) for a in ('param_groups', 'step', 'zero_grad', 'state_dict')):   # a torch optimizer, or one like it
             raise TypeError(f"OptimWrapper wraps a torch optimizer, got {opt if isinstance(opt, type) else type(opt).__name__}: "
                             "OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)), or OptimWrapper.create(opt_func, lr, layer_groups)")
         if _needs_closure(opt): raise TypeError(f"{type(opt).__name__}.step needs a closure that computes the loss again, and fastcb's loop "

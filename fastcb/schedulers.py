@@ -21,7 +21,7 @@ __all__ = ['TrainingPhase', 'GeneralScheduler', 'OneCycleScheduler', 'LRFinder']
 # %% ../nbs/04_schedulers.ipynb #f3b8af9a
 def _check_schedule(name:str, sched:Scheduler)->None:
     "Refuse a schedule of `name` whose start or end is not a number >= 0, or whose anneal function fails: now, not when a fit gets there."
-    try: ends = [sched.func(sched.start, sched.end, pct) for pct in (0., 1.)]
+    try: ends = [sched.start, sched.func(sched.start, sched.end, 1.)]   # a fit starts at `start`, then steps to pct=1
     except Exception as e:
         raise TypeError(f"Cannot schedule {name} from {sched.start} to {sched.end}: the anneal function failed ({e}); it takes (start, end, pct), "
                         "as annealing_cos or annealing_poly(2) do") from e
@@ -31,6 +31,7 @@ def _check_schedule(name:str, sched:Scheduler)->None:
 class TrainingPhase:
     "Schedule hyper-parameters for a phase of `length` iterations."
     def __init__(self, length:int):
+        if isinstance(length, float) and length.is_integer(): length = int(length)   # len(dl) * 2.0
         if not _is_count(length): raise ValueError(f"TrainingPhase: length is a number of batches, a positive int, got {length!r}")
         self.length, self.scheds, self.n = length, {}, 0
     def schedule_hp(self, name:str, vals, anneal:Optional[AnnealFunc]=None)->TrainingPhase:
@@ -118,9 +119,11 @@ class OneCycleScheduler(GeneralScheduler):
         if moms is not None and not (is_listy(moms) and len(moms) == 2):
             raise ValueError(f"moms={moms!r} must be a pair (start, middle) such as (0.95, 0.85), or None to leave momentum alone")
         for m in moms or []:
-            _check_num('moms', m)
-            if m >= 1: raise ValueError(f"moms={moms!r}: a momentum (Adam's beta1) must be below 1, such as 0.95 and 0.85")
+            try: ms = np.ravel(np.asarray(m, dtype=float))   # a number, or one per layer group
+            except (TypeError, ValueError): raise TypeError(f"moms={moms!r}: each must be a number, or one per layer group") from None
+            if not all(0 <= x < 1 for x in ms): raise ValueError(f"moms={moms!r}: a momentum (Adam's beta1) must be in [0, 1), such as 0.95 and 0.85")
         if isinstance(lr_max, slice): raise TypeError(f"OneCycleScheduler takes lr_max per layer group, not a slice: learn.lr_range({lr_max}) spreads it (fit_one_cycle does)")
+        if isinstance(tot_epochs, float) and tot_epochs.is_integer(): tot_epochs = int(tot_epochs)
         if tot_epochs is not None and not _is_count(tot_epochs): raise ValueError(f"tot_epochs must be None or a positive int, got {tot_epochs!r}")
         self.lr_max, self.moms, self.div_factor, self.pct_start = lr_max, moms, div_factor, pct_start
         self.final_div = div_factor*1e4 if final_div is None else final_div

@@ -39,9 +39,9 @@ class TrackerCallback(LearnerCallback):
         super().__init__(learn)
         if mode not in ('auto', 'min', 'max'): raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         if not isinstance(monitor, str): raise TypeError(f"monitor names a column of the results table, such as 'valid_loss' or 'accuracy', got {monitor!r}")
-        _check_num('min_delta', abs(min_delta) if isinstance(min_delta, (int, float)) else min_delta)   # a NaN would make no value better
+        _check_num('min_delta', min_delta, signed=True)   # a NaN would make no value better
         if mode == 'auto': mode = _auto_mode(monitor)
-        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(float(min_delta))
         self.best:Optional[float] = None
 
     def on_train_begin(self, **kwargs:Any)->None:
