@@ -250,6 +250,7 @@ def _export(self:Learner, file='export.pkl')->Path:
 # %% ../nbs/11_distributed.ipynb #252ef887
 def _fit(self:Learner, *args, **kwargs)->None:
     "`Learner.fit`, then the plain model and dataloaders put back, however the fit ended."
+    self._check_idle('fit')   # from a callback: refused before the `finally` below puts back what the running fit uses
     try: Learner.fit(self, *args, **kwargs)
     finally:
         trainer = getattr(self, 'distributed_trainer', None)   # this fit's, or an earlier one's (then nothing to put back)

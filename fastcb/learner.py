@@ -523,6 +523,7 @@ class Learner:
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         self._check_train(); self._check_idle('fit')
+        keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
         if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
         lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
         if self.opt is not None and not isinstance(self.opt, OptimWrapper):
@@ -535,7 +536,8 @@ class Learner:
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
                 if self.opt.opt_func is None: _check_holds(self.opt, self.model)   # or under a hand-made optimizer
-                if sd is None: self.opt.lr, self.opt.wd, self.opt.bn_wd = lr, wd, self.bn_wd   # a resume's optimizer state brings its own
+                if sd is None: self.opt.lr = lr   # a resume's optimizer state brings its own
+                if sd is None and not (keep_wd and self.opt.opt_func is None): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
             cbs = _check_own(self, self.fit_callbacks(callbacks))   # before reading `self.model`: a callback may wrap it (DistributedTrainer)

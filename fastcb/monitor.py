@@ -185,7 +185,8 @@ class ActivationStats(LearnerCallback):
         if not self.stats: return
         self.stats = torch.stack(self.stats).permute(2, 1, 0).cpu()
         never = [i for i, means in enumerate(self.stats[0]) if means.isnan().all()]
-        if never: warnings.warn(f"ActivationStats: module(s) {never} of `modules` never ran in a training batch (not part of learn.model?): their stats are NaN")
+        if never: warnings.warn(f"ActivationStats: module(s) {never} of `modules` recorded nothing (never ran in a training batch, not being part of "
+                                "learn.model? or returned no tensor): their stats are NaN")
 
 # %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
