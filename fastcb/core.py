@@ -47,8 +47,8 @@ def _check_num(name:str, v:Any, positive:bool=False, signed:bool=False)->None:
     "Refuse `v` for the argument `name` unless it is a finite number (a 0-d tensor or array too), >= 0 (or > 0 if `positive`; any sign if `signed`)."
     x = v.item() if getattr(v, 'ndim', None) == 0 and hasattr(v, 'item') else v
     if not isinstance(x, numbers.Real) or isinstance(x, bool): raise TypeError(f"{name} must be a number, got {v!r}")
-    if not math.isfinite(x): raise ValueError(f"{name} must be a finite number, got {v!r}")
-    if not signed and (x < 0 or (positive and x == 0)): raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
+    if not math.isfinite(x): raise ValueError(f"{name} must be a finite number, got {x!r}")
+    if not signed and (x < 0 or (positive and x == 0)): raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {x!r}")
 
 # %% ../nbs/00_core.ipynb #46fac282
 def even_mults(start:float, stop:float, n:int)->list[float]:

@@ -536,8 +536,9 @@ class Learner:
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
                 if self.opt.opt_func is None: _check_holds(self.opt, self.model)   # or under a hand-made optimizer
-                if sd is None: self.opt.lr = lr   # a resume's optimizer state brings its own
-                if sd is None and not (keep_wd and self.opt.opt_func is None): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
+                if sd is None:   # a resume's optimizer state brings its own
+                    self.opt.lr = lr
+                    if not (keep_wd and self.opt.opt_func is None): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd   # one made by hand keeps its decay
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
             cbs = _check_own(self, self.fit_callbacks(callbacks))   # before reading `self.model`: a callback may wrap it (DistributedTrainer)

@@ -26,7 +26,7 @@ def _check_schedule(name:str, sched:Scheduler)->None:
         raise TypeError(f"Cannot schedule {name} from {sched.start} to {sched.end}: the anneal function failed ({e}); it takes (start, end, pct), "
                         "as annealing_cos or annealing_poly(2) do") from e
     for v in ends:
-        for x in np.ravel(v): _check_num(f"{name} (scheduled)", x.item() if hasattr(x, 'item') else x)
+        for x in np.ravel(v): _check_num(f"{name} (scheduled)", x)
 
 class TrainingPhase:
     "Schedule hyper-parameters for a phase of `length` iterations."
