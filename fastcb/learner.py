@@ -480,7 +480,7 @@ def _no_learner(cls:type)->bool:
 
 class Learner:
     "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
-    fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, an export), and how `validate` runs
+    fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, `lr_find`, an export), and how `validate` runs
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
                  metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
@@ -591,7 +591,7 @@ class Learner:
         if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
 
     def _check_idle(self, what:str, why:str="it would replace the fit's recorder, optimizer settings and callbacks")->None:
-        "Refuse to start `what` (a fit, an export) while this learner's fit runs (from a callback): say `why`."
+        "Refuse to start `what` (a fit, `lr_find`, an export) while this learner's fit runs (from a callback): say `why`."
         if self.fitting: raise RuntimeError(f"learn.{what}() was called while this learner is fitting (from a callback?): {why}. Call it after the fit; "
                                             "inside one, a callback may run learn.validate(), learn.get_preds() and learn.save()")
 
