@@ -30,6 +30,7 @@ _batch_events = ['batch_begin', 'loss_begin', 'backward_begin', 'backward_end', 
 class Callback:
     "Base class for callbacks that want to record values, dynamically change learner params, etc."
     order:int = 0
+    restarts_hps:bool = False  # True: its on_train_begin sets the optimizer's hyper-parameters afresh (a scheduler); a resume puts the checkpoint's back after it
     fit_only:bool = False  # True: it belongs to training alone, `Learner.validate`, `get_preds` and `lr_find` leave it out
     exclude:list = []  # attributes never saved by `get_state`
     not_min:list = []  # attributes saved by `get_state` only when `minimal=False`
@@ -61,7 +62,11 @@ class Callback:
 
     def state_dict(self)->Optional[dict]:
         "The state a checkpoint keeps: `get_state(minimal=False)`, a torch object (an LR scheduler, an `AveragedModel`) by its own `state_dict`, less other live objects (bars, functions)."
-        return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in self.get_state(minimal=False).items() if _has_state(v) or not _is_live(v)}
+        st = self.get_state(minimal=False)
+        held = next((k for k, v in st.items() if isinstance(v, (list, tuple, dict)) and any(map(_has_state, v.values() if isinstance(v, dict) else v))), None)
+        if held: raise ValueError(f"{self.name}.{held} holds torch objects in a {type(st[held]).__name__}: a checkpoint saves the state of one that is an "
+                                  f"attribute of its own (self.sched = ...), so give each its attribute, or list {held!r} in exclude")
+        return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in st.items() if _has_state(v) or not _is_live(v)}
 
     def load_state_dict(self, sd:dict)->None:
         "Set the attributes in `sd` (from `state_dict`) back, as copies; a torch object's state into the one the callback has (made in `__init__` or `on_train_begin`)."
@@ -86,6 +91,10 @@ _torch_stateful = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LR
 def _has_state(v)->bool:
     "Is `v` one of torch's objects that save and load their state (a module, an optimizer, an LR scheduler, a `GradScaler`)?"
     return isinstance(v, _torch_stateful)
+
+def _restarts_hps(cb:Callback)->bool:
+    "Does `cb` set the optimizer's hyper-parameters afresh at `on_train_begin`: a scheduler of fastcb's, or one of torch's it holds?"
+    return cb.restarts_hps or any(isinstance(v, torch.optim.lr_scheduler.LRScheduler) for v in vars(cb).values())
 
 def _is_live(v)->bool:
     "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, or what holds a model (a learner)?"
@@ -406,9 +415,9 @@ class CallbackHandler:
             raise
         if rs is not None:
             self._resume_callbacks(rs)
-            if any(isinstance(v, torch.optim.lr_scheduler.LRScheduler) for cb in self.callbacks for v in vars(cb).values()):
-                for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)   # built at on_train_begin, a torch LR scheduler set its
-                                                                                     # start values: the checkpoint's back, as in torch's order
+            if any(k in rs['callbacks'] and _restarts_hps(cb) for k, cb in self.keyed_callbacks().items()):   # a resumed scheduler set the
+                for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)   # values of its position: the checkpoint's come back (another
+                                                                                     # callback's change at the epoch's end, ReduceLROnPlateau's)
 
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
