@@ -63,7 +63,7 @@ class Callback:
     def state_dict(self)->Optional[dict]:
         "The state a checkpoint keeps: `get_state(minimal=False)`, a torch object (an LR scheduler, an `AveragedModel`) by its own `state_dict`, less other live objects (bars, functions)."
         st = self.get_state(minimal=False)
-        held = next((k for k, v in st.items() if isinstance(v, (list, tuple, dict)) and any(map(_has_state, v.values() if isinstance(v, dict) else v))), None)
+        held = next((k for k, v in st.items() if _holds_state(v)), None)
         if held: raise ValueError(f"{self.name}.{held} holds torch objects in a {type(st[held]).__name__}: a checkpoint saves the state of one that is an "
                                   f"attribute of its own (self.sched = ...), so give each its attribute, or list {held!r} in exclude")
         return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in st.items() if _has_state(v) or not _is_live(v)}
@@ -91,6 +91,11 @@ _torch_stateful = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LR
 def _has_state(v)->bool:
     "Is `v` one of torch's objects that save and load their state (a module, an optimizer, an LR scheduler, a `GradScaler`)?"
     return isinstance(v, _torch_stateful)
+
+def _holds_state(v)->bool:
+    "Is `v` a list, tuple or dict holding a torch object with a state (which a checkpoint would pickle whole, not load into the live one)?"
+    items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
+    return any(map(_has_state, items))
 
 def _restarts_hps(cb:Callback)->bool:
     "Does `cb` set the optimizer's hyper-parameters afresh at `on_train_begin`: a scheduler of fastcb's, or one of torch's it holds?"

@@ -535,10 +535,11 @@ class Learner:
             if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
             else:
                 _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
-                if self.opt.opt_func is None: _check_holds(self.opt, self.model)   # or under a hand-made optimizer
+                by_hand = self.opt.opt_func is None   # `OptimWrapper(opt)`: the user's param groups and weight decay
+                if by_hand: _check_holds(self.opt, self.model)   # or under it
                 if sd is None:   # a resume's optimizer state brings its own
                     self.opt.lr = lr
-                    if not (keep_wd and self.opt.opt_func is None): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd   # one made by hand keeps its decay
+                    if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
             cbs = _check_own(self, self.fit_callbacks(callbacks))   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
@@ -640,12 +641,14 @@ def _read(path:Path, what:str, **kwargs)->Any:
         return torch.load(path, **kwargs)
     except Exception as e: raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
 
-def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->None:
-    "Check the weights `model_sd` from `path` fit this learner's model."
+def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->dict:
+    "Check the weights `model_sd` from `path` fit this learner's model; return them named as it names them (`_match_compiled`)."
     mine = self.model.state_dict()
+    model_sd = _match_compiled(model_sd, mine)
     bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and not _fits(mine[k], model_sd[k])]
     if not strict and model_sd and not set(mine) & set(model_sd): bad = sorted(model_sd)   # strict=False loads what matches: here nothing would
     if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
+    return model_sd
 
 def _fits(mine, saved)->bool:
     "Can `saved` load into the entry `mine` of a model's state? A lazy module's uninitialized parameter takes any shape, a `get_extra_state` object is its module's to check."
@@ -668,8 +671,7 @@ def _uncompiled(names:list[str])->list[str]:
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False")->None:
     "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
-    model_sd = _match_compiled(model_sd, self.model.state_dict())
-    _check_model(self, path, model_sd, strict)
+    model_sd = _check_model(self, path, model_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
@@ -693,10 +695,10 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
     dl = self.data.valid_dl if dl is None else dl if isinstance(dl, DeviceDataLoader) else self.data._on_device(dl)   # batches on the model's device
-    metrics = (self.metrics if metrics is None else metrics) if average else []
     own = [cb for cb in self.callbacks if not cb.fit_only]
+    if metrics is None: metrics = self.metrics if average else []
     if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
-        own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if any(m is x for x in self.metrics) and isinstance(m, Callback) else m for m in metrics]
+        own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if isinstance(m, Callback) and m in self.metrics else m for m in metrics]
     cb_handler = CallbackHandler(_check_own(self, own + listify(callbacks)), metrics)
     exception, training = None, self.model.training   # called inside a fit (a callback's check every n batches), it goes on training
     try:
@@ -796,7 +798,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     ck = _read(path, 'checkpoint', map_location='cpu', weights_only=False)   # random states stay on the CPU; unpickling runs code: trusted files only
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
     if check is not None:
-        _check_model(self, path, _match_compiled(ck['model'], self.model.state_dict()))   # the most basic mismatch first
+        _check_model(self, path, ck['model'])   # the most basic mismatch first
         if 'frozen' in ck and _uncompiled(ck['frozen']) != _uncompiled(_frozen(self.model)):
             some = lambda ns: f"{len(ns)} ({', '.join(ns[:3])}{', ...' if len(ns) > 3 else ''})" if ns else 'none'
             raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "

@@ -50,9 +50,9 @@ class MixedPrecision(Callback):
         before = [] if cb_handler is None else [cb for cb, *_ in cb_handler.plans['backward_end'] if cb_order(cb) < self.order]
         self.early = [cb.name for cb in before if type(cb).on_backward_end.__qualname__ != 'GradientAccumulation.on_backward_end']   # only sets flags
 
-    def on_batch_begin(self, train:bool, **kwargs:Any)->None:
-        "Enter autocast for the forward pass (of a training batch, only if the weights it trains are float32)."
-        if train and self.half: raise TypeError(f"MixedPrecision keeps the weights it trains in float32 and computes in {self.run_dtype}, but the model's "
+    def on_batch_begin(self, **kwargs:Any)->None:
+        "Enter autocast for the forward pass (of a training batch, computing gradients, only if the weights it trains are float32)."
+        if self.half and torch.is_grad_enabled(): raise TypeError(f"MixedPrecision keeps the weights it trains in float32 and computes in {self.run_dtype}, but the model's "
                                                 f"{self.half}: call model.float() first, or train without it (a frozen 16-bit part, or predictions, are fine)")
         self._exit()
         self.autocast = torch.autocast(self.device_type, dtype=self.run_dtype)
