@@ -72,7 +72,9 @@ class Scheduler:
         self.func = func if func is not None else annealing_linear if pair else annealing_no
         self.n = 0
 
-    def restart(self)->None: self.n = 0
+    def restart(self)->None:
+        "Go back to the first step."
+        self.n = 0
 
     def step(self)->Number:
         "Return next value along annealed schedule."

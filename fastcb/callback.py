@@ -137,11 +137,15 @@ def _floats(ts:list)->list[float]:
     return list(map(float, ts))   # numbers, CPU tensors, or a metric's mix of both
 
 # %% ../nbs/02_callbacks.ipynb #aa61bbd8
+def _inner_dl(dl):
+    "The dataloader inside a device wrapper (a `DeviceDataLoader`'s `dl`), else `dl` itself."
+    return getattr(dl, 'dl', dl)
+
 def _dl_generators(data)->list:
     "The distinct `torch.Generator`s of `data`'s dataloaders and their samplers."
     gens = []
     for dl in (getattr(data, 'train_dl', None), getattr(data, 'valid_dl', None)):
-        dl = getattr(dl, 'dl', dl)   # unwrap a device wrapper
+        dl = _inner_dl(dl)
         bs = getattr(dl, 'batch_sampler', None)
         for o in (dl, getattr(dl, 'sampler', None), bs, getattr(bs, 'sampler', None)):   # a batch sampler may shuffle with its own
             g = getattr(o, 'generator', None)
@@ -310,6 +314,7 @@ class CallbackHandler:
         self.beta, self.smoothener = beta, SmoothenValue(beta)
         self.state = {**dict.fromkeys(state_keys), **_start_state}   # counts and flags usable before `on_train_begin`, as in fastai v1
         self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
+        self.cb_dl = None   # a dataset taking part as a callback (see `set_dl`)
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
         self.loss_func = None   # the one `fit` runs (the Recorder warns if learn.loss_func is replaced)
         self.pending, self.smooth_losses = [], []   # see `_smooth`
@@ -420,9 +425,9 @@ class CallbackHandler:
             raise
         if rs is not None:
             self._resume_callbacks(rs)
-            if any(k in rs['callbacks'] and _restarts_hps(cb) for k, cb in self.keyed_callbacks().items()):   # a resumed scheduler set the
-                for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)   # values of its position: the checkpoint's come back (another
-                                                                                     # callback's change at the epoch's end, ReduceLROnPlateau's)
+            # a resumed scheduler set the values of its position: the checkpoint's come back (with another callback's change at the epoch's end, ReduceLROnPlateau's)
+            if any(k in rs['callbacks'] and _restarts_hps(cb) for k, cb in self.keyed_callbacks().items()):
+                for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)
 
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
@@ -485,8 +490,9 @@ class CallbackHandler:
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
         self.state['last_metrics'] = [val_loss]
-        if val_loss is None: self.state['last_metrics'] += [None] * len(self.met_plans['epoch_end'])   # no validation: empty metric columns, so that
-        else:                                                                                            # a callback's added value lands in its own
+        # no validation: empty metric columns, so that a callback's added value lands in its own
+        if val_loss is None: self.state['last_metrics'] += [None] * len(self.met_plans['epoch_end'])
+        else:
             for plan in self.met_plans['epoch_end']: self._add_metric(plan)
         self.dispatch('epoch_end', self.cb_plans['epoch_end'])
         self.state['epoch'] += 1
@@ -542,7 +548,7 @@ class CallbackHandler:
         "The callbacks (but a dataset's), keyed by class name and index among those of that class: `Recorder.0`."
         res, seen = {}, {}
         for cb in self.callbacks:
-            if cb is getattr(self, 'cb_dl', None): continue
+            if cb is self.cb_dl: continue
             name = type(cb).__name__
             res[f"{name}.{seen.get(name, 0)}"] = cb
             seen[name] = seen.get(name, 0) + 1
@@ -575,7 +581,7 @@ class CallbackHandler:
         "Restore the position and the smoothing, before the callbacks start (the schedulers fast-forward from `iteration`)."
         pos, s = sd['position'], self.state
         s['epoch'], s['iteration'], s['num_batch'] = pos['epoch'], pos['iteration'], pos['num_batch']
-        if pos.get('stop_training'): s['stop_training'] = True
+        s['stop_training'] = pos['stop_training']
         for k, v in sd['smoothener'].items(): setattr(self.smoothener, k, v)
         s['smooth_loss'], self.skip = self.smoothener.smooth, pos['num_batch']
 
@@ -620,7 +626,7 @@ class CallbackHandler:
     def set_dl(self, dl)->None:
         "Set the current `dl` used: a dataset that is itself a `Callback` takes part while `dl` runs."
         ds = getattr(dl, 'dataset', None)
-        cb_dl, old = (ds if isinstance(ds, Callback) else None), getattr(self, 'cb_dl', None)
+        cb_dl, old = (ds if isinstance(ds, Callback) else None), self.cb_dl
         if cb_dl is old: return   # the usual case: nothing to re-plan
         if any(cb_dl is cb for cb in self.callbacks):
             raise ValueError(f"Callback {cb_dl.name} is the dataset of a dataloader, so it takes part while that dataloader runs: "
@@ -631,13 +637,15 @@ class CallbackHandler:
         if cb_dl is not None: self.callbacks = self.metrics + sorted(self.callbacks[n:] + [cb_dl], key=cb_order)
         self.resolve()
 
+# %% ../nbs/02_callbacks.ipynb #2880da4a
 def _check_args(key:str, cb:Callback, st:dict)->None:
     "Refuse to resume fastcb's `cb` (keyed `key`) if an argument it was built with differs from the saved state `st`'s, which would replace it; warn for another callback."
     try: names = inspect.signature(type(cb)).parameters
     except (TypeError, ValueError): return
     for n in names:
-        if n in st and n in vars(cb) and not _same(vars(cb)[n], st[n]):
-            msg = (f"Callback {key} has {n}={vars(cb)[n]!r}, but the run that saved the checkpoint had {n}={st[n]!r}, which resuming "
+        a = getattr(cb, 'arg_attrs', {}).get(n, n)   # the attribute keeping argument `n`
+        if a in st and a in vars(cb) and not _same(vars(cb)[a], st[a]):
+            msg = (f"Callback {key} has {n}={vars(cb)[a]!r}, but the run that saved the checkpoint had {n}={st[a]!r}, which resuming "
                    "restores: resume with the callbacks of the run that saved it (or start a new fit)")
             if type(cb).__module__.startswith('fastcb.'): raise ValueError(msg)   # they keep their arguments as given
             warnings.warn(msg)   # yours may change its own attributes as it trains
@@ -652,13 +660,13 @@ _plain = (int, float, str, bool, type(None), torch.dtype)
 
 def _check_position(pos:dict, **now)->None:
     "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."
-    diff = [f"{k}={pos[k]} (this fit: {v})" for k, v in now.items() if pos.get(k, v) != v]
+    diff = [f"{k}={pos[k]} (this fit: {v})" for k, v in now.items() if pos[k] != v]
     if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data, batch size and metrics of the run that saved it")
 
 def _data_size(data)->dict:
     "The training set's `n_batches`, `n_items` and batch size `bs`, as far as its dataloader says (after the callbacks' `on_train_begin`, which may shard it)."
     dl = getattr(data, 'train_dl', None)
-    inner = getattr(dl, 'dl', dl)   # inside a DeviceDataLoader
+    inner = _inner_dl(dl)
     return {'n_batches': _len(dl), 'n_items': _len(getattr(inner, 'dataset', None)), 'bs': getattr(inner, 'batch_size', None)}
 
 def _len(o)->Optional[int]:
@@ -679,6 +687,7 @@ class _SkipDL:
         set_rng_state(self.rng, self.data)
         yield from it
 
+# %% ../nbs/02_callbacks.ipynb #b259080e
 def _metric_name(m:Callback)->str:
     "A metric's column: the `name` it sets, else its class's in snake_case (`MeanAbsoluteError`: mean_absolute_error), as in fastai v1."
     return camel2snake(type(m).__name__) if type(m).name is Callback.name and 'name' not in vars(m) else m.name
@@ -771,14 +780,13 @@ class AverageMetric(Callback):
 # %% ../nbs/02_callbacks.ipynb #8240985c
 class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
-    def __init__(self, gen): self.main_bar, self.gen, self.widths = None, gen, None
+    def __init__(self, gen): self.gen, self.widths = gen, None
     def __iter__(self): return iter(self.gen)
     def write(self, line, table:bool=False)->None:
         "Print `line`, as a table row if `table` (the first row sets the column widths)."
         if not table: return print(line)
         if self.widths is None: self.widths = [max(len(str(o)), 9) for o in line]
         print('  '.join(f'{str(o):<{w}}' for o, w in zip(line, self.widths)).rstrip())
-    def update_graph(self, graphs, x_bounds=None, y_bounds=None)->None: pass
 
 class SilentMasterBar(TableBar):
     "A master bar that shows nothing: for scripts, tests and benchmarks."
@@ -789,15 +797,10 @@ def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     if silent: return SilentMasterBar(range(epochs))
     return master_bar(range(epochs)) if IN_NOTEBOOK or sys.stdout.isatty() else TableBar(range(epochs))
 
-def _has_len(dl)->bool:
-    "Can `len(dl)` be read? (A DataLoader over an IterableDataset has `__len__`, which raises.)"
-    try: len(dl); return True
-    except TypeError: return False
-
 def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."
     if pbar is None or isinstance(pbar, TableBar): return gen
-    bar = progress_bar(gen, parent=pbar, total=None if _has_len(gen) else 'noinfer')   # a bar without a total: a generator, an IterableDataset
+    bar = progress_bar(gen, parent=pbar, total=None if _len(gen) is not None else 'noinfer')   # a bar without a total: a generator, an IterableDataset
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
 

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from .core import is_distributed, is_main_process, ifnone, barrier
-from .callback import _bs
+from .callback import _bs, _inner_dl
 from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file, _number
 from .precision import _ends_group
 
@@ -97,8 +97,6 @@ def broadcast_buffers(model:nn.Module, src:int=0)->None:
     for b in unwrap_model(model).buffers(): dist.broadcast(b, src)
 
 # %% ../nbs/11_distributed.ipynb #05395c57
-def _inner_dl(dl)->DataLoader: return dl.dl if isinstance(dl, DeviceDataLoader) else dl
-
 def with_sampler(dl, sampler:Sampler):
     "A copy of DataLoader `dl` (or `DeviceDataLoader`) drawing its items with `sampler`."
     inner = _inner_dl(dl)
@@ -234,12 +232,12 @@ def rank0_writes(f):
         return res
     return _inner
 
-def _save(self:Learner, name, with_opt:bool=True)->Path:
+def _dist_save(self:Learner, name, with_opt:bool=True)->Path:
     "Save model and optimizer on rank 0; every rank returns once the file is written."
     path = rank0_writes(Learner.save)(self, name, with_opt=with_opt)
     return path if path is not None else _model_file(self, name)
 
-def _export(self:Learner, file='export.pkl')->Path:
+def _dist_export(self:Learner, file='export.pkl')->Path:
     "Export the learner (without its distributed callbacks) on rank 0; every rank returns once it is written."
     fns = self.callback_fns
     self.callback_fns = [f for f in fns if getattr(f, 'func', f) not in (DistributedTrainer, AgreeToStop)]
@@ -248,7 +246,7 @@ def _export(self:Learner, file='export.pkl')->Path:
     return path if path is not None else self.path/file
 
 # %% ../nbs/11_distributed.ipynb #252ef887
-def _fit(self:Learner, *args, **kwargs)->None:
+def _dist_fit(self:Learner, *args, **kwargs)->None:
     "`Learner.fit`, then the plain model and dataloaders put back, however the fit ended."
     self._check_idle('fit')   # from a callback: refused before the `finally` below puts back what the running fit uses
     try: Learner.fit(self, *args, **kwargs)
@@ -271,7 +269,7 @@ def to_distributed(self:Learner, backend:Optional[str]=None, seed:int=0, **ddp_k
     self.silent = self.silent or rank != 0
     if not any(getattr(f, 'func', f) is DistributedTrainer for f in self.callback_fns):
         self.callback_fns += [functools.partial(DistributedTrainer, seed=seed, **ddp_kwargs), AgreeToStop]
-    self.save, self.export, self.fit = MethodType(_save, self), MethodType(_export, self), MethodType(_fit, self)
+    self.save, self.export, self.fit = MethodType(_dist_save, self), MethodType(_dist_export, self), MethodType(_dist_fit, self)
     self.lr_find = MethodType(_no_lr_find, self)
     return self
 

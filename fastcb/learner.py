@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _has_len, _takes_learner, _check_not_dataset,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _len, _takes_learner, _check_not_dataset,
                              _check_loss_func)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -68,7 +68,7 @@ class DataBunch:
         _check_not_dataset(dl, f'DataBunch({name}=...)')
         if hasattr(dl, '__next__'): raise TypeError(f"{name} is an iterator ({type(dl).__name__}), used up after one epoch: pass something that "
                                                     "starts over at each `iter()`: a DataLoader, or a list of batches")
-        if _empty(dl): raise ValueError(f"{name} is empty: it yields no batch " + ("(an empty dataset, or drop_last with fewer items than batch_size?)"
+        if _len(dl) == 0: raise ValueError(f"{name} is empty: it yields no batch " + ("(an empty dataset, or drop_last with fewer items than batch_size?)"
                                         if name == 'train_dl' else "(pass valid_dl=None to train without validation)"))
         return self._on_device(dl)
 
@@ -78,12 +78,6 @@ class DataBunch:
             dl = dl.dl   # another DataBunch's, for another device
         return dl if dl is None or self.device.type == 'cpu' else DeviceDataLoader(dl, self.device)
 
-    def __setstate__(self, state:dict):
-        "Unpickle, a DataBunch pickled before `train_dl` and `valid_dl` became properties too."
-        for k in ('train_dl', 'valid_dl'):
-            if k in state: state[f'_{k}'] = state.pop(k)
-        self.__dict__.update(state)
-
     @classmethod
     def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
         "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order at twice `bs`; `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."
@@ -92,7 +86,7 @@ class DataBunch:
         if not _is_count(bs): raise ValueError(f"DataBunch.create: bs must be a positive int, got {bs!r}")
         for n, ds in (('train_ds', train_ds), ('valid_ds', valid_ds)):
             if isinstance(ds, torch.utils.data.DataLoader): raise TypeError(f"DataBunch.create takes datasets, got a DataLoader as {n}: pass the dataloaders to DataBunch(train_dl, valid_dl)")
-        if _has_len(train_ds) and not len(train_ds): raise ValueError("DataBunch.create: train_ds is empty (no item to train on)")
+        if _len(train_ds) == 0: raise ValueError("DataBunch.create: train_ds is empty (no item to train on)")
         kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: a DataLoader refuses shuffle=
@@ -108,11 +102,6 @@ class DataBunch:
 
     def __repr__(self)->str:
         return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"
-
-def _empty(dl)->bool:
-    "Is `dl` a dataloader known to yield no batch? (One without a length, over an iterable dataset, may not be.)"
-    try: return dl is not None and len(dl) == 0
-    except TypeError: return False
 
 def _size(dl)->str:
     "How many items (or batches) `dl` has, as far as it says."
@@ -222,6 +211,7 @@ class Recorder(LearnerCallback):
         self.added_names += listify(names)
 
     def on_epoch_begin(self, **kwargs:Any)->None:
+        "Start the epoch's clock."
         self.start_epoch = time.time()
 
     def _find_hps(self, opt:OptimWrapper)->None:
@@ -391,6 +381,147 @@ def atomic_save(obj:Any, path:str|Path)->Path:
     return path
 
 # %% ../nbs/05_learner.ipynb #25866364
+class Learner:
+    "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
+    fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, `lr_find`, an export), and how `validate` runs
+    def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
+                 metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
+                 path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
+                 callbacks:Collection[Callback]=None, layer_groups:Collection[nn.Module]=None, silent:bool=False):
+        _check_learner_args(data, model, opt_func)
+        if not isinstance(model_dir, (str, Path)): raise TypeError(f"model_dir must be a folder name (a str or Path; '' for learn.path itself), got {model_dir!r}")
+        bad = next((g for g in _as_groups(layer_groups) if not isinstance(g, nn.Module)), None) if layer_groups is not None else None
+        if bad is not None: raise TypeError(f"layer_groups must be modules (parts of the model), got a {type(bad).__name__}")
+        self.data, self.model = data, model.to(data.device)
+        self.loss_func = loss_func if loss_func is not None else getattr(data, 'loss_func', None)
+        if self.loss_func is None: raise ValueError("Learner needs a loss_func, e.g. loss_func=nn.functional.cross_entropy")
+        _check_loss_func(self.loss_func)
+        self.opt_func, self.metrics, self.true_wd, self.bn_wd, self.wd = opt_func, listify(metrics), true_wd, bn_wd, wd
+        self.train_bn, self.model_dir, self.silent = train_bn, model_dir, silent
+        self.path = path if path is not None else getattr(data, 'path', '.')
+        self.callback_fns = [Recorder] + [_check_cb_fn(f) for f in listify(callback_fns)]
+        self.callbacks = listify(callbacks)
+        self.layer_groups = _as_groups(layer_groups) if layer_groups is not None else [self.model]   # a module is one group, as for OptimWrapper.create
+        self.opt = None
+
+    def __getstate__(self)->dict:
+        "What a copy or a pickle keeps: all but `fitting` (one made from inside a fit is not fitting)."
+        return {k: v for k, v in vars(self).items() if k != 'fitting'}
+
+    @property
+    def path(self)->Path: return self._path
+    @path.setter
+    def path(self, path:str|Path): self._path = Path(path)   # a script's str too: saves, exports and logs join it with `/`
+
+    def lr_range(self, lr:float|slice)->float|list:
+        "Build differential learning rates from `lr`."
+        return lr_range(lr, len(self.layer_groups))
+
+    def create_opt(self, lr:float|slice, wd:float=0.)->None:
+        "Create optimizer with `lr` learning rate and `wd` weight decay."
+        _check_left_out(self.model, self.layer_groups)
+        self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
+
+    def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
+            resume:Optional[str|Path]=None)->None:
+        "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
+        self._check_train(); self._check_idle('fit')
+        keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
+        if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
+        lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
+        if self.opt is not None and not isinstance(self.opt, OptimWrapper):
+            raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
+                            "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
+        kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
+        def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
+            if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
+            if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
+            else:
+                _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
+                by_hand = self.opt.opt_func is None   # `OptimWrapper(opt)`: the user's param groups and weight decay
+                if by_hand: _check_holds(self.opt, self.model)   # or under it
+                if sd is None:   # a resume's optimizer state brings its own
+                    self.opt.lr = lr
+                    if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
+        weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
+        try:
+            cbs = _check_own(self, self.fit_callbacks(callbacks))   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
+            if resume is None: start(); state = None
+            else: state = self.load_checkpoint(resume, start)
+        except BaseException: _put_back(self, kept, weights); raise
+        try:
+            self.fitting = True
+            fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
+        except BaseException:
+            rec = getattr(self, 'recorder', None)   # it logs an lr at each step and a row at each epoch's end: none beyond the checkpoint's,
+            saved = {} if state is None else state['callbacks'].get('Recorder.0', {})   # the fit did nothing worth keeping
+            if rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', [])):
+                _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
+            raise
+        finally: self.fitting = False
+
+    def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
+                      pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
+                      callbacks:Collection[Callback]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None,
+                      resume:Optional[str|Path]=None)->None:
+        "Fit a model following the 1cycle policy (`resume` from a checkpoint file of the same fit)."
+        max_lr = self.lr_range(max_lr)
+        sched = OneCycleScheduler(max_lr, moms=moms, div_factor=div_factor, pct_start=pct_start, final_div=final_div,
+                                  tot_epochs=tot_epochs, start_epoch=start_epoch)
+        self.fit(cyc_len, max_lr, wd=wd, callbacks=listify(callbacks) + [sched], resume=resume)
+
+    def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
+                wd:Optional[float]=None)->None:
+        "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
+        self._check_train(); self._check_idle('lr_find')
+        if any(nn.parameter.is_lazy(p) for p in self.model.parameters()):   # its weights could not be put back after the search
+            raise ValueError("lr_find: the model has lazy parameters (nn.LazyLinear...) that no batch has shaped yet, so their state cannot be "
+                             "kept and put back after the search: run one batch through the model first, e.g. learn.model(learn.data.one_batch()[0])")
+        start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
+        n = _len(self.data.train_dl)
+        epochs = math.ceil(num_it / n) if n else num_it   # LRFinder stops the fit after num_it batches
+        opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
+        modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
+        cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
+        kept = [(cb, copy.deepcopy(sd)) for cb in self.callbacks if not cb.fit_only and (sd := cb.state_dict()) is not None]
+        fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
+        try: self.fit(epochs, start_lr, wd=wd, callbacks=cbs)
+        finally:
+            self.callback_fns, self.callbacks = fns, own
+            if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
+            for m, mode in zip(self.model.modules(), modes): m.training = mode
+            for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
+
+    def _check_train(self)->None:
+        "Refuse to train a learner without training data."
+        if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
+
+    def _check_idle(self, what:str, why:str="it would replace the fit's recorder, optimizer settings and callbacks")->None:
+        "Refuse to start `what` (a fit, `lr_find`, an export) while this learner's fit runs (from a callback): say `why`."
+        if self.fitting: raise RuntimeError(f"learn.{what}() was called while this learner is fitting (from a callback?): {why}. Call it after the fit; "
+                                            "inside one, a callback may run learn.validate(), learn.get_preds() and learn.save()")
+
+    def show_callback_order(self, callbacks:Collection[Callback]=None)->str:
+        "The callbacks a fit with `callbacks` would call at each event, in order."
+        kept = dict(vars(self))   # building `callback_fns` sets `learn.recorder` and the like: keep the last fit's
+        try: return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
+        finally: _put_back(self, kept)
+
+    def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
+        "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
+        if fit_only:
+            cbs = [_call_cb_fn(cb_fn, self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
+            return cbs if any(isinstance(cb, Recorder) for cb in cbs) else [Recorder(self)] + cbs   # `callback_fns` replaced by a list without it
+        kept = dict(vars(self))   # before the `callback_fns` set `learn.recorder`, `learn.csv_logger`...
+        cbs = self.fit_callbacks()
+        out = [cb for cb in cbs if cb.fit_only]
+        for k, v in list(vars(self).items()):   # a left-out one's `learn.csv_logger` stays the last fit's
+            if not any(v is cb for cb in out): continue
+            if k in kept: setattr(self, k, kept[k])
+            else: delattr(self, k)
+        return [cb for cb in cbs if not cb.fit_only] + listify(callbacks)
+
+# %% ../nbs/05_learner.ipynb #3df3b7ff
 def _check_learner_args(data, model, opt_func)->None:
     "Check the Learner's first arguments are what they should be, naming the one that is not."
     if not hasattr(data, 'train_dl') or not hasattr(data, 'device'):
@@ -477,144 +608,6 @@ def _no_learner(cls:type)->bool:
     try: ps = list(inspect.signature(cls).parameters.values())
     except (TypeError, ValueError): return False
     return not ps or (ps[0].name != 'learn' and ps[0].default is not ps[0].empty and ps[0].kind is ps[0].POSITIONAL_OR_KEYWORD)
-
-class Learner:
-    "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
-    fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, `lr_find`, an export), and how `validate` runs
-    def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
-                 metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
-                 path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
-                 callbacks:Collection[Callback]=None, layer_groups:Collection[nn.Module]=None, silent:bool=False):
-        _check_learner_args(data, model, opt_func)
-        if not isinstance(model_dir, (str, Path)): raise TypeError(f"model_dir must be a folder name (a str or Path; '' for learn.path itself), got {model_dir!r}")
-        bad = next((g for g in _as_groups(layer_groups) if not isinstance(g, nn.Module)), None) if layer_groups is not None else None
-        if bad is not None: raise TypeError(f"layer_groups must be modules (parts of the model), got a {type(bad).__name__}")
-        self.data, self.model = data, model.to(data.device)
-        self.loss_func = loss_func if loss_func is not None else getattr(data, 'loss_func', None)
-        if self.loss_func is None: raise ValueError("Learner needs a loss_func, e.g. loss_func=nn.functional.cross_entropy")
-        _check_loss_func(self.loss_func)
-        self.opt_func, self.metrics, self.true_wd, self.bn_wd, self.wd = opt_func, listify(metrics), true_wd, bn_wd, wd
-        self.train_bn, self.model_dir, self.silent = train_bn, model_dir, silent
-        self.path = path if path is not None else getattr(data, 'path', '.')
-        self.callback_fns = [Recorder] + [_check_cb_fn(f) for f in listify(callback_fns)]
-        self.callbacks = listify(callbacks)
-        self.layer_groups = _as_groups(layer_groups) if layer_groups is not None else [self.model]   # a module is one group, as for OptimWrapper.create
-        self.opt = None
-
-    def __getstate__(self)->dict:
-        "What a copy or a pickle keeps: all but `fitting` (one made from inside a fit is not fitting)."
-        return {k: v for k, v in vars(self).items() if k != 'fitting'}
-
-    @property
-    def path(self)->Path: return self._path
-    @path.setter
-    def path(self, path:str|Path): self._path = Path(path)   # a script's str too: saves, exports and logs join it with `/`
-
-    def lr_range(self, lr:float|slice)->float|list:
-        "Build differential learning rates from `lr`."
-        return lr_range(lr, len(self.layer_groups))
-
-    def create_opt(self, lr:float|slice, wd:float=0.)->None:
-        "Create optimizer with `lr` learning rate and `wd` weight decay."
-        _check_left_out(self.model, self.layer_groups)
-        self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
-
-    def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
-            resume:Optional[str|Path]=None)->None:
-        "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
-        self._check_train(); self._check_idle('fit')
-        keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
-        if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
-        lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
-        if self.opt is not None and not isinstance(self.opt, OptimWrapper):
-            raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
-                            "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
-        kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
-        def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
-            if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
-            if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
-            else:
-                _check_left_out(self.model, self.layer_groups)   # the model may have been replaced under the same groups
-                by_hand = self.opt.opt_func is None   # `OptimWrapper(opt)`: the user's param groups and weight decay
-                if by_hand: _check_holds(self.opt, self.model)   # or under it
-                if sd is None:   # a resume's optimizer state brings its own
-                    self.opt.lr = lr
-                    if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
-        weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
-        try:
-            cbs = _check_own(self, self.fit_callbacks(callbacks))   # before reading `self.model`: a callback may wrap it (DistributedTrainer)
-            state = start() if resume is None else self.load_checkpoint(resume, start)
-        except BaseException: _put_back(self, kept, weights); raise
-        try:
-            self.fitting = True
-            fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
-        except BaseException:
-            rec = getattr(self, 'recorder', None)   # it logs an lr at each step and a row at each epoch's end: none beyond the checkpoint's,
-            saved = {} if state is None else state['callbacks'].get('Recorder.0', {})   # the fit did nothing worth keeping
-            if rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', [])):
-                _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
-            raise
-        finally: self.fitting = False
-
-    def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
-                      pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
-                      callbacks:Collection[Callback]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None,
-                      resume:Optional[str|Path]=None)->None:
-        "Fit a model following the 1cycle policy (`resume` from a checkpoint file of the same fit)."
-        max_lr = self.lr_range(max_lr)
-        sched = OneCycleScheduler(max_lr, moms=moms, div_factor=div_factor, pct_start=pct_start, final_div=final_div,
-                                  tot_epochs=tot_epochs, start_epoch=start_epoch)
-        self.fit(cyc_len, max_lr, wd=wd, callbacks=listify(callbacks) + [sched], resume=resume)
-
-    def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
-                wd:Optional[float]=None)->None:
-        "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
-        self._check_train(); self._check_idle('lr_find')
-        if any(nn.parameter.is_lazy(p) for p in self.model.parameters()):   # its weights could not be put back after the search
-            raise ValueError("lr_find: the model has lazy parameters (nn.LazyLinear...) that no batch has shaped yet, so their state cannot be "
-                             "kept and put back after the search: run one batch through the model first, e.g. learn.model(learn.data.one_batch()[0])")
-        start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
-        epochs = math.ceil(num_it / len(self.data.train_dl)) if _has_len(self.data.train_dl) else num_it   # LRFinder stops the fit after num_it batches
-        opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
-        modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
-        cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
-        kept = [(cb, copy.deepcopy(sd)) for cb in self.callbacks if not cb.fit_only and (sd := cb.state_dict()) is not None]
-        fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
-        try: self.fit(epochs, start_lr, wd=wd, callbacks=cbs)
-        finally:
-            self.callback_fns, self.callbacks = fns, own
-            if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
-            for m, mode in zip(self.model.modules(), modes): m.training = mode
-            for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
-
-    def _check_train(self)->None:
-        "Refuse to train a learner without training data."
-        if self.data.train_dl is None: raise ValueError("This learner has no training data (was it made by load_learner?)")
-
-    def _check_idle(self, what:str, why:str="it would replace the fit's recorder, optimizer settings and callbacks")->None:
-        "Refuse to start `what` (a fit, `lr_find`, an export) while this learner's fit runs (from a callback): say `why`."
-        if self.fitting: raise RuntimeError(f"learn.{what}() was called while this learner is fitting (from a callback?): {why}. Call it after the fit; "
-                                            "inside one, a callback may run learn.validate(), learn.get_preds() and learn.save()")
-
-    def show_callback_order(self, callbacks:Collection[Callback]=None)->str:
-        "The callbacks a fit with `callbacks` would call at each event, in order."
-        kept = dict(vars(self))   # building `callback_fns` sets `learn.recorder` and the like: keep the last fit's
-        try: return CallbackHandler(self.fit_callbacks(callbacks), self.metrics).show_order()
-        finally: _put_back(self, kept)
-
-    def fit_callbacks(self, callbacks:Collection[Callback]=None, fit_only:bool=True)->list[Callback]:
-        "The callbacks of a fit with `callbacks`: fresh ones from `callback_fns`, then the learner's (less the `fit_only` ones unless `fit_only`), then `callbacks`."
-        if fit_only:
-            cbs = [_call_cb_fn(cb_fn, self) for cb_fn in self.callback_fns] + self.callbacks + listify(callbacks)
-            return cbs if any(isinstance(cb, Recorder) for cb in cbs) else [Recorder(self)] + cbs   # `callback_fns` replaced by a list without it
-        kept = dict(vars(self))   # before the `callback_fns` set `learn.recorder`, `learn.csv_logger`...
-        cbs = self.fit_callbacks()
-        out = [cb for cb in cbs if cb.fit_only]
-        for k, v in list(vars(self).items()):   # a left-out one's `learn.csv_logger` stays the last fit's
-            if not any(v is cb for cb in out): continue
-            if k in kept: setattr(self, k, kept[k])
-            else: delattr(self, k)
-        return [cb for cb in cbs if not cb.fit_only] + listify(callbacks)
 
 # %% ../nbs/05_learner.ipynb #91ae8453
 def _check_file_name(what:str, name)->None:
@@ -799,7 +792,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
     if check is not None:
         _check_model(self, path, ck['model'])   # the most basic mismatch first
-        if 'frozen' in ck and _uncompiled(ck['frozen']) != _uncompiled(_frozen(self.model)):
+        if _uncompiled(ck['frozen']) != _uncompiled(_frozen(self.model)):
             some = lambda ns: f"{len(ns)} ({', '.join(ns[:3])}{', ...' if len(ns) > 3 else ''})" if ns else 'none'
             raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "
                              "freeze the same layers as the run that saved it (learn.freeze(), freeze_to)")

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import torch
 from torch import nn, Tensor
 from .core import _is_count, _check_num
-from .callback import Callback, cb_order, _map_batch, _refuse_learner, _has_len
+from .callback import Callback, cb_order, _map_batch, _refuse_learner, _len
 
 # %% auto #0
 __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
@@ -144,8 +144,8 @@ class GradientAccumulation(Callback):
         "Read the number of batches of the epoch (none to read in `Learner.validate` after `load_learner`)."
         dl = data.train_dl
         if dl is None: return
-        if not _has_len(dl): raise TypeError("GradientAccumulation needs len(train_dl), to step at the end of the epoch: this one has none (an IterableDataset?)")
-        self.n_batch = len(dl)
+        self.n_batch = _len(dl)
+        if self.n_batch is None: raise TypeError("GradientAccumulation needs len(train_dl), to step at the end of the epoch: this one has none (an IterableDataset?)")
 
     def group_size(self, num_batch:int)->int:
         "The number of batches in the group of batch `num_batch` (the last group of an epoch may be smaller)."
@@ -153,8 +153,7 @@ class GradientAccumulation(Callback):
 
     def on_backward_begin(self, last_loss:Tensor, num_batch:int, **kwargs:Any)->dict:
         "Divide the loss by the size of its group."
-        self.size = self.group_size(num_batch)
-        return {'last_loss': last_loss / self.size}
+        return {'last_loss': last_loss / self.group_size(num_batch)}
 
     def on_backward_end(self, num_batch:int, **kwargs:Any)->Optional[dict]:
         "Skip the step and keep the gradients, except on the last batch of a group."

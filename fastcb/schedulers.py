@@ -12,7 +12,7 @@ import numpy as np
 from torch import optim
 from .core import is_listy, _is_count, _check_num
 from .optimizer import _hps
-from .callback import Callback, _refuse_learner, _has_len
+from .callback import Callback, _refuse_learner, _len
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
@@ -53,7 +53,9 @@ class TrainingPhase:
         self.n += 1
         for name, s in self.scheds.items(): setattr(opt, name, s.step())
     @property
-    def is_done(self)->bool: return self.n >= self.length   # its own count: a phase that schedules nothing holds too
+    def is_done(self)->bool:
+        "Has the phase run its `length` steps? (Its own count: a phase that schedules nothing holds too.)"
+        return self.n >= self.length
     def __repr__(self)->str: return f"TrainingPhase({self.length}, {self.scheds})"
 
 class GeneralScheduler(Callback):
@@ -76,7 +78,7 @@ class GeneralScheduler(Callback):
         if start >= n_epochs: raise ValueError(f"start_epoch={start} leaves no epoch of this {n_epochs}-epoch fit: n_epochs counts the skipped ones")
         if not self.phases: raise ValueError(f"{type(self).__name__} has no phase to schedule: give it a list of TrainingPhases")
         self.opt, self.idx_s = opt, 0
-        self.n_batch = len(data.train_dl) if _has_len(data.train_dl) else None
+        self.n_batch = _len(data.train_dl)
         for p in self.phases: p.restart()
         self.phases[0].set_start(opt)
         for _ in range(iteration + (start * len(data.train_dl) if start else 0)): self._step()   # no len() needed unless skipping epochs
@@ -132,7 +134,7 @@ class OneCycleScheduler(GeneralScheduler):
 
     def on_train_begin(self, n_epochs:int, data, **kwargs:Any)->Optional[dict]:
         "Build the two phases for this fit, then start them."
-        if not _has_len(data.train_dl): raise TypeError("OneCycleScheduler needs len(train_dl) to plan the cycle: this one has none (an IterableDataset?); "
+        if _len(data.train_dl) is None: raise TypeError("OneCycleScheduler needs len(train_dl) to plan the cycle: this one has none (an IterableDataset?); "
                                                         "give the dataset a __len__, or schedule phases of known length with GeneralScheduler")
         if self.tot_epochs is not None and self.tot_epochs < n_epochs:
             raise ValueError(f"OneCycleScheduler: tot_epochs={self.tot_epochs} is shorter than this {n_epochs}-epoch fit, so the cycle would end, and stop "

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/tracker.html.md"""
 
 # %% ../nbs/06_tracker.ipynb #4f06c703
 from __future__ import annotations
-import math, warnings
+import math, re, warnings
 from typing import Any, Optional
 from torch import Tensor
 from .core import barrier, _is_count, _check_num
@@ -17,18 +17,23 @@ from .learner import Learner, LearnerCallback, _number, _model_file, _check_file
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
 
 # %% ../nbs/06_tracker.ipynb #6168e207
-_max_words = ('acc', 'auc', 'roc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'dice', 'iou', 'jaccard', 'kappa', 'score', 'corr')
+_max_words = ('accuracy', 'acc', 'auc', 'roc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'dice', 'iou', 'jaccard', 'kappa', 'score', 'corr')
 _min_words = ('err', 'mae', 'mse', 'mape', 'perplexity', 'entropy', 'nll', 'kl_div', 'distance')
 _max_first = ('skill', 'explained', 'crpss')   # higher is better whatever else the name says: 'brier_skill_score', 'deviance_explained'
-_min_first = ('loss', 'error', 'brier', 'deviance', 'crps')   # then lower is better: 'brier_score', 'dice_loss'
+_min_first = ('loss', 'error', 'brier', 'deviance', 'crps', 'rps', 'probability_score')   # then lower is better: 'brier_score', 'dice_loss'
+
+def _says(m:str, words:tuple)->bool:
+    "Does the name `m` say one of `words`? One of 5 letters or more anywhere; a shorter one only at either end of a part of `m` ('roc' in 'auroc', not in 'procrustes')."
+    parts = re.split(r'[^a-z0-9]+', m)
+    return any(w in m if len(w) >= 5 else any(p.startswith(w) or p.endswith(w) for p in parts) for w in words)
 
 def _auto_mode(monitor:str)->str:
     "Whether `monitor` improves as it falls ('min': a loss, an error) or rises ('max': an accuracy, a score), from its name."
     m = monitor.lower()
-    if any(w in m for w in _max_first): return 'max'
-    if any(w in m for w in _min_first): return 'min'
-    if any(w in m for w in _max_words): return 'max'
-    if any(w in m for w in _min_words): return 'min'
+    if _says(m, _max_first): return 'max'
+    if _says(m, _min_first): return 'min'
+    if _says(m, _max_words): return 'max'
+    if _says(m, _min_words): return 'min'
     raise ValueError(f"mode='auto' cannot tell from its name whether {monitor!r} improves as it falls or rises: pass mode='min' or mode='max'")
 
 class TrackerCallback(LearnerCallback):
@@ -104,6 +109,7 @@ class EarlyStoppingCallback(TrackerCallback):
 class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
     order = 20  # after the metrics (always first) and the Recorder (-10); it sees the epoch that stops training whatever its order
+    arg_attrs = {'name': 'fname'}   # the attribute keeping an argument of another name, for the resume's check of arguments
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
@@ -133,10 +139,7 @@ class SaveModelCallback(TrackerCallback):
         self.learn.load(self.fname)
 
     def load_state_dict(self, sd:dict)->None:
-        "Resume from `sd`, refusing another `name` (the best model so far is in the saved run's file); without that file, track afresh."
-        if sd.get('fname', self.fname) != self.fname:
-            raise ValueError(f"Callback SaveModelCallback has name={self.fname!r}, but the run that saved the checkpoint had name={sd['fname']!r}, "
-                             "where its best model so far is: resume with the callbacks of the run that saved it (or start a new fit)")
+        "Resume from `sd` (the resume refused another `name`: the best model so far is in the saved run's file); without that file, track afresh."
         super().load_state_dict(sd)
         best = _model_file(self.learn, self.fname)
         if self.every == 'improvement' and self.best_epoch is not None and not best.exists():
@@ -181,6 +184,7 @@ class TerminateOnNaNCallback(Callback):
     def __init__(self): self.stopped = None
 
     def on_train_begin(self, **kwargs:Any)->None:
+        "Forget an earlier fit's NaN."
         self.stopped = None
 
     def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, pbar, **kwargs:Any)->Optional[dict]:
