@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
+from torch.utils.data import DataLoader, Dataset
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
 from .core import listify, is_distributed, camel2snake, _is_count, _check_num
 
@@ -30,7 +31,6 @@ _batch_events = ['batch_begin', 'loss_begin', 'backward_begin', 'backward_end', 
 class Callback:
     "Base class for callbacks that want to record values, dynamically change learner params, etc."
     order:int = 0
-    restarts_hps:bool = False  # True: its on_train_begin sets the optimizer's hyper-parameters afresh (a scheduler); a resume puts the checkpoint's back after it
     fit_only:bool = False  # True: it belongs to training alone, `Learner.validate`, `get_preds` and `lr_find` leave it out
     exclude:list = []  # attributes never saved by `get_state`
     not_min:list = []  # attributes saved by `get_state` only when `minimal=False`
@@ -97,13 +97,14 @@ def _holds_state(v)->bool:
     items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
     return any(map(_has_state, items))
 
-def _restarts_hps(cb:Callback)->bool:
-    "Does `cb` set the optimizer's hyper-parameters afresh at `on_train_begin`: a scheduler of fastcb's, or one of torch's it holds?"
-    return cb.restarts_hps or any(isinstance(v, torch.optim.lr_scheduler.LRScheduler) for v in vars(cb).values())
+def _hps(pgs:list)->list[dict]:
+    "The hyper-parameters of param groups `pgs` (all but the params)."
+    return [{k: v for k, v in pg.items() if k != 'params'} for pg in pgs]
 
 def _is_live(v)->bool:
-    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, or what holds a model (a learner)?"
-    return callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback)) or isinstance(getattr(v, 'model', None), nn.Module)
+    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, what holds a model (a learner), or data (a dataset, a dataloader, a DataBunch)?"
+    return (callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, Dataset, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
+            or hasattr(v, 'train_dl') or isinstance(getattr(v, 'dl', None), DataLoader))   # a DataBunch, a DeviceDataLoader
 
 def cb_order(cb:Callback)->int:
     "The `order` of `cb` (fastai v1's `_order` wins if a class sets it)."
@@ -313,7 +314,7 @@ class CallbackHandler:
         _check_once(self.callbacks)
         self.beta, self.smoothener = beta, SmoothenValue(beta)
         self.state = {**dict.fromkeys(state_keys), **_start_state}   # counts and flags usable before `on_train_begin`, as in fastai v1
-        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
+        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
         self.cb_dl = None   # a dataset taking part as a callback (see `set_dl`)
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
         self.loss_func = None   # the one `fit` runs (the Recorder warns if learn.loss_func is replaced)
@@ -411,27 +412,37 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.pending, self.smooth_losses, self.interrupted, self.fresh = [], [], False, []
+        self.pending, self.smooth_losses, self.interrupted = [], [], False
         self.state.update(_start_state, n_epochs=epochs, pbar=pbar, last_metrics=None, **kwargs)
         rs = self.resume_sd
         if rs is not None:
             try: self.check_resume(rs, epochs, kwargs.get('data')); self._resume_position(rs)
             except BaseException: self.plans['train_end'] = []; raise   # refused: no callback started, so none ends
-            hps = [{k: v for k, v in pg.items() if k != 'params'} for pg in kwargs['opt'].param_groups]   # as the checkpoint left them (see below)
-        try: self.dispatch('train_begin', extras={'metrics_names': self.metrics_names(), 'cb_handler': self})
+        extras = {'metrics_names': self.metrics_names(), 'cb_handler': self}
+        try:
+            if rs is None: self.dispatch('train_begin', extras=extras)
+            else: self._resume_train_begin(rs, extras)
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
-        if rs is not None:
-            self._resume_callbacks(rs)
-            # a resumed scheduler set the values of its position: the checkpoint's come back (with another callback's change at the epoch's end, ReduceLROnPlateau's)
-            if any(k in rs['callbacks'] and _restarts_hps(cb) for k, cb in self.keyed_callbacks().items()):
-                for pg, hp in zip(kwargs['opt'].param_groups, hps): pg.update(hp)
+        if rs is not None and not self.skip: self._resume_callbacks(rs)   # inside an epoch: after its `on_epoch_begin` (see `_resume_epoch`)
+
+    def _resume_train_begin(self, rs:dict, extras:dict)->None:
+        "Resuming, each callback's `on_train_begin`; if one whose state `rs` holds set the hyper-parameters (a scheduler, to its position's), put the checkpoint's back."
+        pgs = self.state['opt'].param_groups
+        resumed = [cb for k, cb in self.keyed_callbacks().items() if k in rs['callbacks']]
+        hps, moved = _hps(pgs), False   # as the checkpoint left them: with another callback's change at the epoch's end (ReduceLROnPlateau's)
+        for plan in self.plans['train_begin']:
+            before = _hps(pgs)
+            self.dispatch('train_begin', [plan], extras)
+            moved = moved or (any(plan[0] is cb for cb in resumed) and _hps(pgs) != before)
+        if moved:   # a callback new to this fit that sets them keeps its values if no resumed one moves them too
+            for pg, hp in zip(pgs, hps): pg.update(hp)
 
     def on_epoch_begin(self)->None:
-        "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
-        if self.skip: return self.dispatch('epoch_begin', [p for p in self.plans['epoch_begin'] if any(p[0] is cb for cb in self.fresh)])
+        "Handle new epoch (or the one a resume goes on inside)."
+        if self.skip: return self._resume_epoch()
         self._smooth()   # the last epoch's losses, if nobody took them: this epoch's list starts empty
         self.state['num_batch'], self.state['train'], self.smooth_losses = 0, True, []
         self.dispatch('epoch_begin')
@@ -613,9 +624,16 @@ class CallbackHandler:
         if new: warnings.warn(f"Callback(s) {', '.join(new)} have no state in the checkpoint: they start afresh")
         cbs = self.keyed_callbacks()
         for k, st in saved.items(): cbs[k].load_state_dict(st)
-        self.fresh = [cbs[k] for k in new]   # resuming inside an epoch, they still get its `on_epoch_begin`
         self.epoch_rng = sd['epoch_rng']
         if not self.skip: set_rng_state(sd['rng'], self.state['data'])
+
+    def _resume_epoch(self)->None:
+        "Resuming inside an epoch: its `on_epoch_begin` again, for what callbacks do there beyond their state (unfreeze, swap `train_dl`); then their saved states, and the hyper-parameters as `on_train_begin` left them."
+        pgs = self.state['opt'].param_groups
+        hps = _hps(pgs)
+        self.dispatch('epoch_begin')
+        for pg, hp in zip(pgs, hps): pg.update(hp)   # a per-epoch change (`opt.lr *= 0.5`) is in the checkpoint's values already
+        self._resume_callbacks(self.resume_sd)
 
     def skip_seen(self, dl):
         "`dl`, less the batches already seen when resuming inside an epoch (the same shuffle, then the saved random state)."

@@ -482,6 +482,7 @@ class Learner:
         epochs = math.ceil(num_it / n) if n else num_it   # LRFinder stops the fit after num_it batches
         opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
+        trains = [p.requires_grad for p in self.model.parameters()]   # a callback may freeze or unfreeze layers as the search runs
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
         kept = [(cb, copy.deepcopy(sd)) for cb in self.callbacks if not cb.fit_only and (sd := cb.state_dict()) is not None]
         fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
@@ -490,6 +491,7 @@ class Learner:
             self.callback_fns, self.callbacks = fns, own
             if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
             for m, mode in zip(self.model.modules(), modes): m.training = mode
+            for p, t in zip(self.model.parameters(), trains): p.requires_grad_(t)
             for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
 
     def _check_train(self)->None:

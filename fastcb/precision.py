@@ -69,9 +69,10 @@ class MixedPrecision(Callback):
         self.loss_scale = self.scaler.scale(self.one)
         return {'last_loss': last_loss * self.loss_scale}
 
-    def on_backward_end(self, skip_step:bool, opt, **kwargs:Any)->Optional[dict]:
+    def on_backward_end(self, skip_step:bool, skip_bwd:bool, opt, **kwargs:Any)->Optional[dict]:
         "Unscale the gradients before clipping, and take the step at `on_step_end` (unless `skip_step` already)."
         if self.scaler is None or skip_step: return None
+        if skip_bwd and all(p.grad is None for pg in opt.param_groups for p in pg['params']): return {'skip_step': True}   # no gradient to unscale or step
         if self.early:   # once a fit, when gradients were first scaled: not in `validate`
             warnings.warn(f"MixedPrecision (fp16): {', '.join(self.early)} ran at on_backward_end before it (order < {self.order}), while the gradients "
                           "were still multiplied by the loss scale. One that reads or clips them needs an order above it (as GradientClipping's 10); "
@@ -134,25 +135,28 @@ class GradientAccumulation(Callback):
     exclude = ['model']
     def __init__(self, n_step:int):
         if not _is_count(n_step): raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
-        self.n_step, self.model, self.pending = n_step, None, False
+        self.n_step, self.model, self.pending, self.n_batch = n_step, None, False, None
 
     def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:
         "Keep `model`, whose gradients are dropped, saved and restored when training stops or resumes inside a group."
         self.model, self.pending = model, False
 
-    def on_epoch_begin(self, data, **kwargs:Any)->None:
-        "Read the number of batches of the epoch (none to read in `Learner.validate` after `load_learner`)."
-        dl = data.train_dl
-        if dl is None: return
-        self.n_batch = _len(dl)
-        if self.n_batch is None: raise TypeError("GradientAccumulation needs len(train_dl), to step at the end of the epoch: this one has none (an IterableDataset?)")
+    def on_epoch_begin(self, **kwargs:Any)->None:
+        "Forget the last epoch's number of batches: it is read at this epoch's first batch, after every callback's `on_epoch_begin` (one may swap `train_dl`)."
+        self.n_batch = None
 
     def group_size(self, num_batch:int)->int:
         "The number of batches in the group of batch `num_batch` (the last group of an epoch may be smaller)."
         return min(self.n_step, self.n_batch - num_batch // self.n_step * self.n_step)
 
-    def on_backward_begin(self, last_loss:Tensor, num_batch:int, **kwargs:Any)->dict:
+    def on_backward_begin(self, last_loss:Tensor, num_batch:int, data, **kwargs:Any)->dict:
         "Divide the loss by the size of its group."
+        if self.n_batch is None:
+            self.n_batch = _len(data.train_dl)
+            if self.n_batch is None: raise TypeError("GradientAccumulation needs len(train_dl), to step at the end of the epoch: this one has none (an IterableDataset?)")
+        if num_batch >= self.n_batch:
+            raise ValueError(f"GradientAccumulation: train_dl yielded a batch {num_batch + 1} but its len is {self.n_batch}, which the epoch's groups "
+                             "were planned on (train_dl swapped inside the epoch, or a __len__ that under-counts)")
         return {'last_loss': last_loss / self.group_size(num_batch)}
 
     def on_backward_end(self, num_batch:int, **kwargs:Any)->Optional[dict]:

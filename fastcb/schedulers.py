@@ -63,7 +63,6 @@ class GeneralScheduler(Callback):
     fit_only = True   # `learn.validate()` and `lr_find` must not set the optimizer to the schedule's start
     exclude = ['opt']   # the fit's, set at `on_train_begin`: `learn.export()` keeps the schedule, not the optimizer
     whole_fit:bool = False   # the phases are planned to last the whole fit (1cycle): ending before it is worth a warning
-    restarts_hps = True      # `on_train_begin` sets the values of its position: a resume then puts the checkpoint's back (notebook 02)
     def __init__(self, phases:Collection[TrainingPhase], start_epoch:Optional[int]=None):
         _refuse_learner(phases, type(self).__name__)
         if start_epoch is not None and not _is_count(start_epoch, least=0): raise ValueError(f"start_epoch must be None or an int >= 0, got {start_epoch!r}")
