@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import copy, difflib, dis, inspect, operator, random, reprlib, signal, sys, threading, warnings, weakref
+import copy, difflib, dis, inspect, numbers, operator, random, reprlib, signal, sys, threading, warnings, weakref
 from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
@@ -739,6 +739,7 @@ def _check_cb(cb)->Callback:
         raise TypeError(f"callbacks takes Callback instances, got the class {cb.__name__}: pass {cb.__name__}(...)"
                         + (", or put the class in a Learner's callback_fns" if _takes_learner(cb) else ''))
     if not isinstance(cb, Callback): raise TypeError(f"{cb!r} is not a Callback: callbacks must subclass fastcb's Callback")
+    if not isinstance(cb_order(cb), numbers.Real): raise TypeError(f"Callback {cb.name} has order={cb_order(cb)!r}: it must be a number (callbacks run by increasing order)")
     return cb
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a

@@ -10,7 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Optional
 from .core import is_main_process, _is_count
-from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen, _check_file_name
+from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen, _check_file_name, _unsaveable
 
 # %% auto #0
 __all__ = ['CheckpointCallback']
@@ -62,16 +62,7 @@ class CheckpointCallback(LearnerCallback):
               'frozen': _frozen(learn.model)}   # a resume must freeze the same layers
         path = _model_file(learn, f'{self.ckpt_name}_e{epoch}_b{num_batch}')
         try: atomic_save(ck, path)
-        except (pickle.PicklingError, AttributeError, TypeError) as e: raise _unsaveable(hsd['callbacks'], e) from e
+        except (pickle.PicklingError, AttributeError, TypeError) as e: raise _unsaveable(hsd['callbacks'], e, 'a checkpoint') from e
         for old in learn.checkpoints(self.ckpt_name)[:-self.keep]: old.unlink(missing_ok=True)
         return path
 
-def _unsaveable(states:dict, e:Exception)->Exception:
-    "An error naming the callback attribute that cannot be pickled (or `e` itself if none)."
-    for key, sd in states.items():
-        for k, v in sd.items():
-            try: pickle.dumps(v)
-            except Exception as err:
-                return TypeError(f"Cannot save callback {key}'s attribute '{k}' in a checkpoint ({err}): "
-                                 f"add '{k}' to the callback's `exclude`, or give it a state_dict()/load_state_dict()")
-    return e

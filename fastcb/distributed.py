@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/distributed.html.md"""
 
 # %% ../nbs/11_distributed.ipynb #34d2324c
 from __future__ import annotations
-import functools, math, os, socket
+import functools, gc, math, os, socket
 from pathlib import Path
 from types import MethodType
 from typing import Any, Optional, Sequence
@@ -46,8 +46,10 @@ def setup_distributed(backend:Optional[str]=None)->tuple[int, int, int]:
     return rank_info()
 
 def cleanup_distributed()->None:
-    "Leave the process group (at the end of a distributed script)."
-    if is_distributed(): dist.destroy_process_group()
+    "Leave the process group (at the end of a distributed script), once DDP models left in reference cycles are freed: gloo may abort a process whose group goes first."
+    if not is_distributed(): return
+    gc.collect()
+    dist.destroy_process_group()
 
 def find_free_port()->int:
     "A TCP port free on 127.0.0.1 right now, for `MASTER_PORT` in tests and demos."

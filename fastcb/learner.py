@@ -163,7 +163,12 @@ class LearnerCallback(Callback):
     "Base class for creating callbacks for a `Learner`: a dataclass, so a subclass may be one too, as in fastai v1."
     learn: Learner
     exclude = ['learn']
-    def __post_init__(self): setattr(self.learn, self.cb_name, self)
+    def __post_init__(self):
+        name = self.cb_name
+        if hasattr(self.learn, name) and not isinstance(getattr(self.learn, name), LearnerCallback):   # `class Metrics`: not learn.metrics
+            raise ValueError(f"{type(self).__name__} would be set as learn.{name}, which is the learner's own {type(getattr(self.learn, name)).__name__}: "
+                             "give the callback class another name")
+        setattr(self.learn, name, self)
     @property
     def cb_name(self)->str: return camel2snake(type(self).__name__)
     def __getattr__(self, name:str):
@@ -210,9 +215,22 @@ class Recorder(LearnerCallback):
                              "call it from a callback with an order below the Recorder's -10 (fastai v1's recipe used -20)")
         self.added_names += listify(names)
 
-    def on_epoch_begin(self, **kwargs:Any)->None:
-        "Start the epoch's clock."
+    def on_epoch_begin(self, last_metrics:Optional[list], **kwargs:Any)->None:
+        "Check what callbacks changed after this one had its turn (`_check_after`), then start the epoch's clock."
+        self._check_after(last_metrics)
         self.start_epoch = time.time()
+
+    def _check_after(self, last_metrics:Optional[list])->None:
+        "Warn about what a callback running after the Recorder changed unseen: `learn.loss_func`, or the last epoch's `last_metrics`."
+        fit_loss = self.cb_handler.loss_func   # set by a callback (fastai v1's MixUp recipe), learn.loss_func is not the one `fit` runs
+        if fit_loss is not None and getattr(self.learn, 'loss_func', fit_loss) is not fit_loss:
+            warnings.warn("learn.loss_func was replaced during this fit, which goes on with the loss function it began with (fastai v1 read "
+                          "it at every batch): set learn.loss_func before the fit, or give it a loss that handles what the callback changes")
+        written = getattr(self, 'last_stats', None)
+        if last_metrics is not None and written is not None and len(last_metrics) + 2 > len(written):
+            warnings.warn(f"A callback after the Recorder (order -10) added {len(last_metrics) + 2 - len(written)} value(s) to last_metrics once "
+                          "the row was written: no column shows them and recorder.metrics does not keep them. Give it an order below -10 (fastai "
+                          "v1's recipe: _order = -20) and name its values with learn.recorder.add_metric_names([...]) in its on_train_begin")
 
     def _find_hps(self, opt:OptimWrapper)->None:
         "Find where `opt` keeps lr and mom (once per fit: `on_backward_begin` reads them at every batch)."
@@ -236,10 +254,6 @@ class Recorder(LearnerCallback):
 
     def on_epoch_end(self, epoch:int, num_batch:int, last_metrics:list, **kwargs:Any)->None:
         "Save the epoch's losses and metrics, and write a line of the table."
-        fit_loss = self.cb_handler.loss_func   # set by a callback (fastai v1's MixUp recipe), learn.loss_func is not the one `fit` runs
-        if fit_loss is not None and getattr(self.learn, 'loss_func', fit_loss) is not fit_loss:
-            warnings.warn("learn.loss_func was replaced during this fit, which goes on with the loss function it began with (fastai v1 read "
-                          "it at every batch): set learn.loss_func before the fit, or give it a loss that handles what the callback changes")
         if len(last_metrics) - 1 > len(self.metrics_names):   # unnamed, a value would show under another column
             raise ValueError(f"{len(last_metrics) - 1} metric values for the {len(self.metrics_names)} named {self.metrics_names}: a callback that adds to "
                              "last_metrics names its values with learn.recorder.add_metric_names([...]) in its on_train_begin")
@@ -264,8 +278,9 @@ class Recorder(LearnerCallback):
         "Write `stats` as a row of the results table (a silent bar gets none: formatting costs ~30 µs an epoch)."
         if self.pbar is not None and not isinstance(self.pbar, SilentMasterBar): self.pbar.write(self.stats_row(stats), table=True)
 
-    def on_train_end(self, **kwargs:Any)->None:
-        "Take the losses of a last, unfinished epoch, keep one loss, lr and mom per batch, and let the handler go."
+    def on_train_end(self, last_metrics:Optional[list], **kwargs:Any)->None:
+        "Check the last epoch (`_check_after`), take the losses of a last, unfinished epoch, keep one loss, lr and mom per batch, and let the handler go."
+        self._check_after(last_metrics)
         self.take_losses()
         n = len(self.lrs)   # a callback failing before this one at `on_backward_begin`: its batch's loss was kept, its lr not read
         del self.losses[n:], self.moms[n:]
@@ -561,7 +576,9 @@ def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None))->None:
 def _check_own(learn:Learner, cbs:list)->list:
     "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn`: it would read that one's model and write its files."
     for cb in cbs:
-        if isinstance(cb, LearnerCallback) and cb.__dict__.get('learn') is not learn:
+        if isinstance(cb, LearnerCallback) and 'learn' not in cb.__dict__:
+            raise TypeError(f"{cb.name} has no learner: a LearnerCallback's __init__ must call super().__init__(learn) (or set self.learn = learn)")
+        if isinstance(cb, LearnerCallback) and cb.__dict__['learn'] is not learn:
             raise ValueError(f"{cb.name} was made for another Learner: pass one made for this learner ({type(cb).__name__}(learn, ...)), "
                              "or put the class in this learner's callback_fns")
     return cbs
@@ -815,11 +832,31 @@ def _export(self:Learner, file:str|Path='export.pkl')->Path:
     state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'] = self.model
+    for cls, st in state['cb_state']: _check_loadable(cls, st)
     try: return atomic_save(state, self.path/file)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
+        named = _unsaveable({cb.name: st for cb, (_, st) in zip(self.callbacks, state['cb_state'])}, e, 'an export')
+        if named is not e: raise named from e
         raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
                          "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e
 Learner.export = _export
+
+def _unsaveable(states:dict, e:Exception, where:str)->Exception:
+    "An error naming the callback attribute of `states` (name -> state) that cannot be pickled in `where` (or `e` itself if none)."
+    for key, sd in states.items():
+        for k, v in sd.items():
+            try: pickle.dumps(v)
+            except Exception as err:
+                return TypeError(f"Cannot save callback {key}'s attribute '{k}' in {where} ({err}): "
+                                 f"add '{k}' to the callback's `exclude`, or give it a state_dict()/load_state_dict()")
+    return e
+
+def _check_loadable(cls:type, state:dict)->None:
+    "Refuse to export a callback `load_callback` could not build again from `state`: it calls `cls` with the attributes named like its arguments."
+    ps = list(inspect.signature(cls.__init__).parameters.values())[1 + _takes_learner(cls):]   # less self (and the learner)
+    missing = [p.name for p in ps if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in state]
+    if missing: raise ValueError(f"export: load_learner builds callback {cls.__name__} again as {cls.__name__}(**its attributes), but it keeps no "
+                                 f"attribute {missing[0]!r} for its argument: store it as self.{missing[0]}, or take it out of learn.callbacks to export")
 
 def load_callback(cls:type, state:dict, learn:Learner)->Callback:
     "Create a callback of class `cls` from `state` (as returned by `get_state`) for `learn`."

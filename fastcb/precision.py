@@ -34,7 +34,7 @@ class MixedPrecision(Callback):
         _check_num('MixedPrecision: init_scale', init_scale, positive=True)
         if not _is_count(growth_interval): raise ValueError(f"MixedPrecision: growth_interval must be a positive int (steps), got {growth_interval!r}")
         self.dtype, self.init_scale, self.growth_interval = dtype, init_scale, growth_interval
-        self.scaler, self.autocast, self.skipped, self.half = None, None, 0, None
+        self.scaler, self.autocast, self.skipped, self.half, self.scaled = None, None, 0, None, None
 
     def on_train_begin(self, model:nn.Module, cb_handler=None, **kwargs:Any)->None:
         "Pick the device and dtype from `model`, make a `GradScaler` for fp16, and find the callbacks that would see its scaled gradients."
@@ -67,11 +67,17 @@ class MixedPrecision(Callback):
         "Scale the loss (fp16 only), keeping the scale to divide the reported loss by."
         if self.scaler is None: return None
         self.loss_scale = self.scaler.scale(self.one)
-        return {'last_loss': last_loss * self.loss_scale}
+        self.scaled = last_loss * self.loss_scale
+        return {'last_loss': self.scaled}
 
-    def on_backward_end(self, skip_step:bool, skip_bwd:bool, opt, **kwargs:Any)->Optional[dict]:
+    def on_backward_end(self, last_loss:Tensor, skip_step:bool, skip_bwd:bool, opt, **kwargs:Any)->Optional[dict]:
         "Unscale the gradients before clipping, and take the step at `on_step_end` (unless `skip_step` already)."
-        if self.scaler is None or skip_step: return None
+        if self.scaler is None: return None
+        if last_loss is not self.scaled:
+            warnings.warn(f"MixedPrecision (fp16): a callback after it (order > {self.order}) replaced last_loss at on_backward_begin, dropping the "
+                          "loss scale, so the gradients come out divided by it: give that callback an order below MixedPrecision's")
+        self.scaled = None   # not kept to the next batch, nor in checkpoints
+        if skip_step: return None
         if skip_bwd and all(p.grad is None for pg in opt.param_groups for p in pg['params']): return {'skip_step': True}   # no gradient to unscale or step
         if self.early:   # once a fit, when gradients were first scaled: not in `validate`
             warnings.warn(f"MixedPrecision (fp16): {', '.join(self.early)} ran at on_backward_end before it (order < {self.order}), while the gradients "
@@ -125,6 +131,15 @@ class MixedPrecision(Callback):
         self.autocast = None
 
 # %% ../nbs/08_precision.ipynb #aceef454
+def _derives(loss:Tensor, src:Tensor, depth:int=8)->bool:
+    "Is `loss` `src`, or computed from it (within `depth` steps of the autograd graph)? A scaled loss is; one computed afresh from the output is not."
+    if loss is src or src is None or src.grad_fn is None: return True
+    fns = [loss.grad_fn]
+    for _ in range(depth):
+        if any(f is src.grad_fn for f in fns): return True
+        fns = [n for f in fns if f is not None for n, _ in f.next_functions]
+    return False
+
 def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
     "Is training batch `num_batch` (of `n_batch`) the last of its group of `n_step`: the batch a gradient accumulation steps on?"
     return (num_batch + 1) % n_step == 0 or num_batch + 1 == n_batch   # the epoch's last batch ends the last group
@@ -135,7 +150,7 @@ class GradientAccumulation(Callback):
     exclude = ['model']
     def __init__(self, n_step:int):
         if not _is_count(n_step): raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
-        self.n_step, self.model, self.pending, self.n_batch = n_step, None, False, None
+        self.n_step, self.model, self.pending, self.n_batch, self.divided = n_step, None, False, None, None
 
     def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:
         "Keep `model`, whose gradients are dropped, saved and restored when training stops or resumes inside a group."
@@ -157,10 +172,15 @@ class GradientAccumulation(Callback):
         if num_batch >= self.n_batch:
             raise ValueError(f"GradientAccumulation: train_dl yielded a batch {num_batch + 1} but its len is {self.n_batch}, which the epoch's groups "
                              "were planned on (train_dl swapped inside the epoch, or a __len__ that under-counts)")
-        return {'last_loss': last_loss / self.group_size(num_batch)}
+        self.divided = last_loss / self.group_size(num_batch)
+        return {'last_loss': self.divided}
 
-    def on_backward_end(self, num_batch:int, **kwargs:Any)->Optional[dict]:
+    def on_backward_end(self, num_batch:int, last_loss:Tensor, **kwargs:Any)->Optional[dict]:
         "Skip the step and keep the gradients, except on the last batch of a group."
+        if not _derives(last_loss, self.divided):
+            warnings.warn(f"GradientAccumulation: a callback after it (order >= {self.order}, listed after it) replaced last_loss at "
+                          "on_backward_begin, dropping its division by the group's size: give that callback an order below it (RNNRegularizer's -5)")
+        self.divided = None   # not kept to the next batch, nor in checkpoints
         self.pending = not _ends_group(num_batch, self.n_batch, self.n_step)   # gradients waiting for their group's step
         return {'skip_step': True, 'skip_zero': True} if self.pending else None
 
