@@ -78,6 +78,12 @@ class DataBunch:
             dl = dl.dl   # another DataBunch's, for another device
         return dl if dl is None or self.device.type == 'cpu' else DeviceDataLoader(dl, self.device)
 
+    def __setstate__(self, state:dict):
+        "Unpickle, a DataBunch pickled before `train_dl` and `valid_dl` became properties too."
+        for k in ('train_dl', 'valid_dl'):
+            if k in state: state[f'_{k}'] = state.pop(k)
+        self.__dict__.update(state)
+
     @classmethod
     def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
         "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order at twice `bs`; `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."

@@ -296,10 +296,11 @@ class OptimWrapper:
 
     def load_state_dict(self, sd:dict)->None:
         "Restore the inner optimizer's state and the hyper-parameters from `sd`, a `state_dict()` of a wrapper like this one."
-        if not isinstance(sd, dict) or set(sd) != {'opt', 'hps', 'type'}:
+        if not isinstance(sd, dict) or not {'opt', 'hps'} <= set(sd) <= {'opt', 'hps', 'type'}:
             raise ValueError(f"Expected OptimWrapper.state_dict()'s {{'opt', 'hps', 'type'}}, got {list(sd) if isinstance(sd, dict) else type(sd).__name__}")
         mine = type(self.opt).__qualname__
-        if sd['type'] != mine: raise ValueError(f"The state dict is an {sd['type']}'s, this optimizer is an {mine}: loading it would give this one the other's state and settings")
+        kind = sd.get('type', mine)   # a file saved (learn.save) before the type was: taken as this one's
+        if kind != mine: raise ValueError(f"The state dict is an {kind}'s, this optimizer is an {mine}: loading it would give this one the other's state and settings")
         hps, want = sd['hps'], {*self.read_defaults(), 'true_wd', 'bn_wd'}
         if set(hps) != want: raise ValueError(f"The saved hyper-parameters {sorted(hps)} do not match this {type(self.opt).__name__}'s {sorted(want)}")
         n, n_pg = len(self._pairs()), len(self.opt.param_groups)
