@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
 from .core import listify, is_distributed, camel2snake, _is_count, _check_num
 
@@ -102,8 +102,8 @@ def _hps(pgs:list)->list[dict]:
     return [{k: v for k, v in pg.items() if k != 'params'} for pg in pgs]
 
 def _is_live(v)->bool:
-    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, what holds a model (a learner), or data (a dataset, a dataloader, a DataBunch)?"
-    return (callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, Dataset, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
+    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, what holds a model (a learner), or the data (a DataBunch, a dataloader)?"
+    return (callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
             or hasattr(v, 'train_dl') or isinstance(getattr(v, 'dl', None), DataLoader))   # a DataBunch, a DeviceDataLoader
 
 def cb_order(cb:Callback)->int:
@@ -314,7 +314,7 @@ class CallbackHandler:
         _check_once(self.callbacks)
         self.beta, self.smoothener = beta, SmoothenValue(beta)
         self.state = {**dict.fromkeys(state_keys), **_start_state}   # counts and flags usable before `on_train_begin`, as in fastai v1
-        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed = None, 0, None, False, None
+        self.resume_sd, self.skip, self.epoch_rng, self.interrupted, self.failed, self.fresh = None, 0, None, False, None, []
         self.cb_dl = None   # a dataset taking part as a callback (see `set_dl`)
         self.keep_rng = False   # a callback that saves `state_dict()` mid-epoch sets it in on_train_begin
         self.loss_func = None   # the one `fit` runs (the Recorder warns if learn.loss_func is replaced)
@@ -412,7 +412,7 @@ class CallbackHandler:
     def on_train_begin(self, epochs:int, pbar:MasterBar=None, metrics:Collection=None, **kwargs)->None:
         "About to start learning (`kwargs`: `opt`, `model`, `data`); resume from `load_state_dict`'s state if given."
         self.smoothener = SmoothenValue(self.beta)
-        self.pending, self.smooth_losses, self.interrupted = [], [], False
+        self.pending, self.smooth_losses, self.interrupted, self.fresh = [], [], False, []
         self.state.update(_start_state, n_epochs=epochs, pbar=pbar, last_metrics=None, **kwargs)
         rs = self.resume_sd
         if rs is not None:
@@ -426,7 +426,7 @@ class CallbackHandler:
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
-        if rs is not None and not self.skip: self._resume_callbacks(rs)   # inside an epoch: after its `on_epoch_begin` (see `_resume_epoch`)
+        if rs is not None: self._resume_callbacks(rs)
 
     def _resume_train_begin(self, rs:dict, extras:dict)->None:
         "Resuming, each callback's `on_train_begin`; if one whose state `rs` holds set the hyper-parameters (a scheduler, to its position's), put the checkpoint's back."
@@ -441,8 +441,8 @@ class CallbackHandler:
             for pg, hp in zip(pgs, hps): pg.update(hp)
 
     def on_epoch_begin(self)->None:
-        "Handle new epoch (or the one a resume goes on inside)."
-        if self.skip: return self._resume_epoch()
+        "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
+        if self.skip: return self.dispatch('epoch_begin', [p for p in self.plans['epoch_begin'] if any(p[0] is cb for cb in self.fresh)])
         self._smooth()   # the last epoch's losses, if nobody took them: this epoch's list starts empty
         self.state['num_batch'], self.state['train'], self.smooth_losses = 0, True, []
         self.dispatch('epoch_begin')
@@ -624,16 +624,9 @@ class CallbackHandler:
         if new: warnings.warn(f"Callback(s) {', '.join(new)} have no state in the checkpoint: they start afresh")
         cbs = self.keyed_callbacks()
         for k, st in saved.items(): cbs[k].load_state_dict(st)
+        self.fresh = [cbs[k] for k in new]   # resuming inside an epoch, they still get its `on_epoch_begin`
         self.epoch_rng = sd['epoch_rng']
         if not self.skip: set_rng_state(sd['rng'], self.state['data'])
-
-    def _resume_epoch(self)->None:
-        "Resuming inside an epoch: its `on_epoch_begin` again, for what callbacks do there beyond their state (unfreeze, swap `train_dl`); then their saved states, and the hyper-parameters as `on_train_begin` left them."
-        pgs = self.state['opt'].param_groups
-        hps = _hps(pgs)
-        self.dispatch('epoch_begin')
-        for pg, hp in zip(pgs, hps): pg.update(hp)   # a per-epoch change (`opt.lr *= 0.5`) is in the checkpoint's values already
-        self._resume_callbacks(self.resume_sd)
 
     def skip_seen(self, dl):
         "`dl`, less the batches already seen when resuming inside an epoch (the same shuffle, then the saved random state)."
@@ -678,8 +671,11 @@ _plain = (int, float, str, bool, type(None), torch.dtype)
 
 def _check_position(pos:dict, **now)->None:
     "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."
-    diff = [f"{k}={pos[k]} (this fit: {v})" for k, v in now.items() if pos[k] != v]
-    if diff: raise ValueError(f"The checkpoint was taken in a fit with {', '.join(diff)}: resume with the call, data, batch size and metrics of the run that saved it")
+    diff = [k for k, v in now.items() if pos[k] != v]
+    if not diff: return
+    swap = " (the run's own train_dl, or one a callback swapped in: a resume checks the data the fit starts with)" if {'n_batches', 'n_items', 'bs'} & set(diff) else ''
+    raise ValueError(f"The checkpoint was taken in a fit with {', '.join(f'{k}={pos[k]} (this fit: {now[k]})' for k in diff)}: resume with the call, "
+                     f"data, batch size and metrics of the run that saved it{swap}")
 
 def _data_size(data)->dict:
     "The training set's `n_batches`, `n_items` and batch size `bs`, as far as its dataloader says (after the callbacks' `on_train_begin`, which may shard it)."

@@ -19,6 +19,15 @@ __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
 # %% ../nbs/08_precision.ipynb #27cd2f89
 _half_types = (torch.float16, torch.bfloat16)
 
+def _derives(loss:Tensor, src:Optional[Tensor], depth:int=8)->bool:
+    "Is `loss` `src`, or computed from it (within `depth` steps of the autograd graph)? A scaled or weighted loss is; one computed afresh from the output is not."
+    if loss is src or src is None or src.grad_fn is None: return True
+    fns = [loss.grad_fn]
+    for _ in range(depth):
+        if any(f is src.grad_fn for f in fns): return True
+        fns = [n for f in fns if f is not None for n, _ in f.next_functions]
+    return False
+
 def to_float(o):
     "Cast the 16-bit floating tensors in `o` (a tensor, or a list/tuple/dict of them) to float32."
     return _map_batch(lambda t: t.float() if t.dtype in _half_types else t, o)
@@ -73,7 +82,7 @@ class MixedPrecision(Callback):
     def on_backward_end(self, last_loss:Tensor, skip_step:bool, skip_bwd:bool, opt, **kwargs:Any)->Optional[dict]:
         "Unscale the gradients before clipping, and take the step at `on_step_end` (unless `skip_step` already)."
         if self.scaler is None: return None
-        if last_loss is not self.scaled:
+        if not _derives(last_loss, self.scaled):
             warnings.warn(f"MixedPrecision (fp16): a callback after it (order > {self.order}) replaced last_loss at on_backward_begin, dropping the "
                           "loss scale, so the gradients come out divided by it: give that callback an order below MixedPrecision's")
         self.scaled = None   # not kept to the next batch, nor in checkpoints
@@ -131,15 +140,6 @@ class MixedPrecision(Callback):
         self.autocast = None
 
 # %% ../nbs/08_precision.ipynb #aceef454
-def _derives(loss:Tensor, src:Tensor, depth:int=8)->bool:
-    "Is `loss` `src`, or computed from it (within `depth` steps of the autograd graph)? A scaled loss is; one computed afresh from the output is not."
-    if loss is src or src is None or src.grad_fn is None: return True
-    fns = [loss.grad_fn]
-    for _ in range(depth):
-        if any(f is src.grad_fn for f in fns): return True
-        fns = [n for f in fns if f is not None for n, _ in f.next_functions]
-    return False
-
 def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
     "Is training batch `num_batch` (of `n_batch`) the last of its group of `n_step`: the batch a gradient accumulation steps on?"
     return (num_batch + 1) % n_step == 0 or num_batch + 1 == n_batch   # the epoch's last batch ends the last group

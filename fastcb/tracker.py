@@ -9,7 +9,7 @@ from __future__ import annotations
 import math, re, warnings
 from typing import Any, Optional
 from torch import Tensor
-from .core import barrier, _is_count, _check_num
+from .core import barrier, camel2snake, _is_count, _check_num
 from .callback import Callback
 from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name
 
@@ -29,7 +29,7 @@ def _says(m:str, words:tuple)->bool:
 
 def _auto_mode(monitor:str)->str:
     "Whether `monitor` improves as it falls ('min': a loss, an error) or rises ('max': an accuracy, a score), from its name."
-    m = monitor.lower()
+    m = camel2snake(monitor).lower()   # a metric object's class name too: PearsonCorrCoef, pearson_corr_coef
     if _says(m, _max_first): return 'max'
     if _says(m, _min_first): return 'min'
     if _says(m, _max_words): return 'max'
