@@ -172,7 +172,7 @@ class LearnerCallback(Callback):
     def __post_init__(self):
         name = self.cb_name
         if hasattr(self.learn, name) and not isinstance(getattr(self.learn, name), LearnerCallback):   # `class Metrics`: not learn.metrics
-            raise ValueError(f"{type(self).__name__} would be set as learn.{name}, which is the learner's own {type(getattr(self.learn, name)).__name__}: "
+            raise ValueError(f"{type(self).__name__} would be set as learn.{name}, which the learner already has (a {type(getattr(self.learn, name)).__name__}): "
                              "give the callback class another name")
         setattr(self.learn, name, self)
     @property

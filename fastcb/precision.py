@@ -19,13 +19,15 @@ __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
 # %% ../nbs/08_precision.ipynb #27cd2f89
 _half_types = (torch.float16, torch.bfloat16)
 
+_scalings = {'MulBackward0', 'DivBackward0', 'ToCopyBackward0', 'CloneBackward0', 'ViewBackward0', 'AliasBackward0'}
+
 def _derives(loss:Tensor, src:Optional[Tensor], depth:int=8)->bool:
-    "Is `loss` `src`, or computed from it (within `depth` steps of the autograd graph)? A scaled or weighted loss is; one computed afresh from the output is not."
+    "Is `loss` `src`, or `src` multiplied or divided (within `depth` steps of the autograd graph)? A weighted loss is; one with a term added, or computed afresh, is not."
     if loss is src or src is None or src.grad_fn is None: return True
     fns = [loss.grad_fn]
     for _ in range(depth):
         if any(f is src.grad_fn for f in fns): return True
-        fns = [n for f in fns if f is not None for n, _ in f.next_functions]
+        fns = [n for f in fns if f is not None and type(f).__name__ in _scalings for n, _ in f.next_functions]
     return False
 
 def to_float(o):
@@ -83,8 +85,8 @@ class MixedPrecision(Callback):
         "Unscale the gradients before clipping, and take the step at `on_step_end` (unless `skip_step` already)."
         if self.scaler is None: return None
         if not _derives(last_loss, self.scaled):
-            warnings.warn(f"MixedPrecision (fp16): a callback after it (order > {self.order}) replaced last_loss at on_backward_begin, dropping the "
-                          "loss scale, so the gradients come out divided by it: give that callback an order below MixedPrecision's")
+            warnings.warn(f"MixedPrecision (fp16): a callback after it (order > {self.order}) replaced last_loss at on_backward_begin, or added a term "
+                          "to it, after the loss scale: what it changed comes out divided by the scale. Give that callback an order below MixedPrecision's")
         self.scaled = None   # not kept to the next batch, nor in checkpoints
         if skip_step: return None
         if skip_bwd and all(p.grad is None for pg in opt.param_groups for p in pg['params']): return {'skip_step': True}   # no gradient to unscale or step
@@ -179,7 +181,8 @@ class GradientAccumulation(Callback):
         "Skip the step and keep the gradients, except on the last batch of a group."
         if not _derives(last_loss, self.divided):
             warnings.warn(f"GradientAccumulation: a callback after it (order >= {self.order}, listed after it) replaced last_loss at "
-                          "on_backward_begin, dropping its division by the group's size: give that callback an order below it (RNNRegularizer's -5)")
+                          "on_backward_begin, or added a term to it, after its division by the group's size: give that callback an order below it "
+                          "(RNNRegularizer's -5)")
         self.divided = None   # not kept to the next batch, nor in checkpoints
         self.pending = not _ends_group(num_batch, self.n_batch, self.n_step)   # gradients waiting for their group's step
         return {'skip_step': True, 'skip_zero': True} if self.pending else None
