@@ -670,7 +670,7 @@ def _same(a, b)->bool:
 _plain = (int, float, str, bool, type(None), torch.dtype)
 
 def _check_position(pos:dict, **now)->None:
-    "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `n_batches`) where it has them."
+    "Check the checkpoint position `pos` was taken in a fit with the values `now` (`n_epochs`, `metrics`, `n_batches`, `n_items`, `bs`)."
     diff = [k for k, v in now.items() if pos[k] != v]
     if not diff: return
     swap = " (the run's own train_dl, or one a callback swapped in: a resume checks the data the fit starts with)" if {'n_batches', 'n_items', 'bs'} & set(diff) else ''
