@@ -8,6 +8,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 from __future__ import annotations
 import copy, glob, inspect, math, os, pickle, re, time, uuid, warnings, zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -657,6 +658,16 @@ def _read(path:Path, what:str, **kwargs)->Any:
             with zipfile.ZipFile(path) as z: bad = z.testzip()
             if bad is not None: raise ValueError(f"the data of {bad} does not match its checksum")
         return torch.load(path, **kwargs)
+    except (AttributeError, ImportError, ModuleNotFoundError) as e:   # the file is whole: a class or function it names is not here
+        raise ValueError(f"{path} names something this process cannot find ({e}): define it in a module both processes import (not the "
+                         "saving script's __main__), and import it before loading") from e
+    except pickle.UnpicklingError as e:
+        if 'Weights only load failed' in str(e):   # a checkpoint or an export, given to learn.load
+            raise ValueError(f"{path} holds more than weights (a checkpoint: learn.fit(..., resume=path); an export: load_learner): {e}") from e
+        raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
+    except RuntimeError as e:
+        if 'device' in str(e).lower(): raise ValueError(f"{path} could not be put on the device asked for: {e}") from e
+        raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
     except Exception as e: raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
 
 def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->dict:
@@ -712,13 +723,13 @@ Learner.save, Learner.load = _save, _load
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
-    dl = self.data.valid_dl if dl is None else dl if isinstance(dl, DeviceDataLoader) else self.data._on_device(dl)   # batches on the model's device
+    dl = self.data.valid_dl if dl is None else self.data._on_device(dl)   # batches on the model's device (one sent elsewhere, sent here)
     own = [cb for cb in self.callbacks if not cb.fit_only]
     if metrics is None: metrics = self.metrics if average else []
     if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
         own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if isinstance(m, Callback) and m in self.metrics else m for m in metrics]
     cb_handler = CallbackHandler(_check_own(self, own + listify(callbacks)), metrics)
-    exception, training = None, self.model.training   # called inside a fit (a callback's check every n batches), it goes on training
+    exception, modes = None, [m.training for m in self.model.modules()]   # inside a fit, it goes on training (a frozen BatchNorm in eval mode too)
     try:
         cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
         cb_handler.set_dl(dl)   # a dataset that is a callback takes part, as in a fit
@@ -731,7 +742,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
         raise
     finally:
         cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
-        self.model.train(training)
+        for m, mode in zip(self.model.modules(), modes): m.training = mode
 
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
@@ -764,10 +775,24 @@ def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Calla
     n, rows = _bs(targs), _first_tensor(preds).shape[0]
     if rows != n: raise ValueError(f"get_preds(with_loss=True) computes each item's loss from its row of the output, but the output has {rows} rows "
                                    f"for {n} targets (flattened to (bs*T, n_classes)?): compute the losses from the predictions returned without it")
-    loss = lambda p, t: self.loss_func(p, *t) if isinstance(t, (list, tuple)) else self.loss_func(p, t)   # as `loss_batch` calls it
-    item = lambda o, i: to_device(_item(o, i), self.data.device)   # where the fit computed it: the loss may hold tensors there (class weights)
-    res.append(torch.stack([loss(item(preds, i), item(targs, i)).detach() for i in range(n)]).cpu())
+    call = lambda f, p, t: f(p, *t) if isinstance(t, (list, tuple)) else f(p, t)   # as `loss_batch` calls it
+    dev = lambda o: to_device(o, self.data.device)   # where the fit computed it: the loss may hold tensors there (class weights)
+    f, losses = _unreduced(self.loss_func), None
+    with torch.no_grad():
+        if f is not None: losses = call(f, dev(preds), dev(targs))   # all at once, each item's own (ignored targets, class weights)
+        if not isinstance(losses, Tensor) or losses.shape != (n,):   # no `reduction`, or more than a value per item (a pixel's)
+            losses = torch.stack([call(self.loss_func, dev(_item(preds, i)), dev(_item(targs, i))) for i in range(n)])
+    res.append(losses.cpu())
     return res
+
+def _unreduced(loss_func:Callable)->Optional[Callable]:
+    "`loss_func` giving each item's loss (`reduction='none'`, as fastai v1's), or None if it takes no `reduction`."
+    if isinstance(getattr(loss_func, 'reduction', None), str):   # a loss module: a copy, set to 'none'
+        f = copy.copy(loss_func); f.reduction = 'none'
+        return f
+    try: takes = 'reduction' in inspect.signature(loss_func).parameters   # a function (or a partial of one): cross_entropy, mse_loss
+    except (TypeError, ValueError): return None
+    return partial(loss_func, reduction='none') if takes else None
 
 Learner.validate, Learner.get_preds = _validate, _get_preds
 
@@ -880,7 +905,7 @@ def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learne
     if not isinstance(state, dict) or not {'model', 'cb_state', 'callback_fns'} <= set(state):
         raise ValueError(f"{Path(path)/file} is not an exported learner (learn.export() writes one); weights saved with learn.save load with learn.load")
     model, cb_state, fns = state.pop('model'), state.pop('cb_state'), state.pop('callback_fns')
-    learn = Learner(DataBunch(None, None, device, path), model, path=path, **state)
+    learn = Learner(DataBunch(None, None, device, path), model.eval(), path=path, **state)   # for inference: no dropout, BatchNorm's running stats
     learn.callback_fns = fns   # not the Learner's `[Recorder] + fns`: they may hold a Recorder of their own (a partial)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]
     return learn
