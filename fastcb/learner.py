@@ -853,7 +853,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint
 
 # %% ../nbs/05_learner.ipynb #14522710
-_export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns']
+_export_args = ['opt_func', 'loss_func', 'metrics', 'true_wd', 'bn_wd', 'wd', 'train_bn', 'model_dir', 'callback_fns', 'layer_groups', 'silent']
 
 def _export(self:Learner, file:str|Path='export.pkl')->Path:
     "Export the state of the `Learner` in `self.path/file`."
