@@ -520,7 +520,7 @@ class CallbackHandler:
 
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
-        if exception is not None: _note_bad_batch(exception, self.state['last_input']); _note_validation(exception)
+        if exception is not None: _note_bad_batch(exception, self.state['last_input'])
         errors = []   # (who, error)
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
         except Exception as e: errors.append(('the loss smoothing', e))
@@ -870,6 +870,11 @@ def _check_not_dataset(dl, where:str)->None:
         raise TypeError(f"{where} takes a dataloader, got a {type(dl).__name__}, which yields single items: wrap it, DataLoader(ds, batch_size=64) "
                         "(batch_size=None if its items are whole batches), or build both with DataBunch.create(train_ds, valid_ds)")
 
+def _note_validation(e:Exception, i:int)->None:
+    "Note on `e`, raised by the model or the loss on validation batch `i` (not by a callback), that the validation set may not be shaped as the training set is."
+    if any('raised in callback' in n for n in getattr(e, '__notes__', [])): return
+    e.add_note(f"(fastcb: raised in validation batch {i}: the validation set's batches must have the input shapes and target type the training set's have)")
+
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):
     "Calculate `loss_func` of `model` on `dl` in evaluation mode (the mean if `average`, else per batch)."
@@ -881,7 +886,8 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
     with torch.no_grad():
         for xb,yb in child_bar(dl, pbar):
             if cb_handler is not None: xb, yb = cb_handler.on_batch_begin(xb, yb, train=False)
-            losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
+            try: losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
+            except Exception as e: _note_validation(e, len(nums)); raise
             nums.append(_bs(yb))
             if cb_handler is not None and cb_handler.on_batch_end(losses[-1]): break   # a callback's `stop_epoch`
             if n_batch and len(nums) >= n_batch: break
@@ -941,14 +947,6 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
             finally:
                 if exception is not None: opt.zero_grad()   # a step that failed after backward leaves no gradient to the next fit
 
-def _note_validation(e:BaseException)->None:
-    "If `e` was raised while `validate` ran a batch, say so, and which: the validation set may not be shaped as the training set is."
-    tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code is not validate.__code__: tb = tb.tb_next
-    if tb is None or tb.tb_next is None or tb.tb_next.tb_frame.f_code is not loss_batch.__code__: return   # not the model or the loss on a batch
-    if isinstance(e, KeyboardInterrupt) or any('raised in callback' in n for n in getattr(e, '__notes__', [])): return
-    e.add_note(f"(fastcb: raised in validation batch {len(tb.tb_frame.f_locals.get('nums', []))}: the validation set's batches must have "
-               "the input shapes and target type the training set's have)")
 
 def _note_bad_batch(e:BaseException, xb)->None:
     "If `e` is Python's own error unpacking a batch into `xb,yb` (in `fit` or `validate`), or `xb` is a string (a dict's key), say what a batch must be."

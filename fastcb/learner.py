@@ -583,9 +583,10 @@ def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None))->None:
 def _check_own(learn:Learner, cbs:list)->list:
     "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn`: it would read that one's model and write its files."
     for cb in cbs:
-        if isinstance(cb, LearnerCallback) and 'learn' not in cb.__dict__:
+        if not isinstance(cb, LearnerCallback): continue
+        if 'learn' not in cb.__dict__:
             raise TypeError(f"{cb.name} has no learner: a LearnerCallback's __init__ must call super().__init__(learn) (or set self.learn = learn)")
-        if isinstance(cb, LearnerCallback) and cb.__dict__['learn'] is not learn:
+        if cb.__dict__['learn'] is not learn:
             raise ValueError(f"{cb.name} was made for another Learner: pass one made for this learner ({type(cb).__name__}(learn, ...)), "
                              "or put the class in this learner's callback_fns")
     return cbs
@@ -658,17 +659,15 @@ def _read(path:Path, what:str, **kwargs)->Any:
             with zipfile.ZipFile(path) as z: bad = z.testzip()
             if bad is not None: raise ValueError(f"the data of {bad} does not match its checksum")
         return torch.load(path, **kwargs)
-    except (AttributeError, ImportError, ModuleNotFoundError) as e:   # the file is whole: a class or function it names is not here
-        raise ValueError(f"{path} names something this process cannot find ({e}): define it in a module both processes import (not the "
-                         "saving script's __main__), and import it before loading") from e
-    except pickle.UnpicklingError as e:
-        if 'Weights only load failed' in str(e):   # a checkpoint or an export, given to learn.load
-            raise ValueError(f"{path} holds more than weights (a checkpoint: learn.fit(..., resume=path); an export: load_learner): {e}") from e
-        raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
-    except RuntimeError as e:
-        if 'device' in str(e).lower(): raise ValueError(f"{path} could not be put on the device asked for: {e}") from e
-        raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
-    except Exception as e: raise ValueError(f"{path} is not a readable {what} (truncated or corrupt?): {e}") from e
+    except Exception as e: raise ValueError(f"{path} {_unreadable(e, what)}: {e}") from e
+
+def _unreadable(e:Exception, what:str)->str:
+    "Why a file failed to load as `what`, from the error `e`: a whole file names something missing here, holds more than weights, or needs another device."
+    if isinstance(e, (AttributeError, ImportError)):   # a class or function it names is not in this process
+        return "names something this process cannot find: define it in a module both processes import (not the saving script's __main__)"
+    if 'Weights only load failed' in str(e): return "holds more than weights (a checkpoint: learn.fit(..., resume=path); an export: load_learner)"
+    if isinstance(e, RuntimeError) and 'device' in str(e).lower(): return "could not be put on the device asked for"
+    return f"is not a readable {what} (truncated or corrupt?)"
 
 def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->dict:
     "Check the weights `model_sd` from `path` fit this learner's model; return them named as it names them (`_match_compiled`)."
