@@ -888,7 +888,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
             if cb_handler is not None: xb, yb = cb_handler.on_batch_begin(xb, yb, train=False)
             try: losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
             except Exception as e: _note_validation(e, len(nums)); raise
-            nums.append(_bs(yb))
+            nums.append(_bs(xb if yb is None else yb))   # inputs alone: predictions (`get_preds`)
             if cb_handler is not None and cb_handler.on_batch_end(losses[-1]): break   # a callback's `stop_epoch`
             if n_batch and len(nums) >= n_batch: break
     if not nums: raise ValueError("validate: the dataloader yielded no batch (is the validation set empty?)")
@@ -961,7 +961,7 @@ def _note_bad_batch(e:BaseException, xb)->None:
     if tb is None or tb.tb_frame.f_code not in (fit.__code__, validate.__code__): return
     if isinstance(e, (ValueError, TypeError)) and 'unpack' in str(e):
         e.add_note("(fastcb: each batch must be a pair (xb, yb), the input and the target, as a DataLoader over TensorDataset(x, y) "
-                   "yields; a model with several inputs takes them as a tuple in xb)")
+                   "yields; a model with several inputs takes them as a tuple in xb; for predictions on inputs alone, learn.get_preds(dl))")
 
 # `signal.signal` and `signal.getsignal` wrap CPython's `_signal` functions to turn handlers into enums; for a
 # Python function that conversion fails and is caught, three times a fit: about 100 µs on the tiny benchmark.

@@ -6,7 +6,8 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, glob, inspect, math, os, pickle, re, time, uuid, warnings, zipfile
+import copy, glob, inspect, io, math, os, pickle, re, time, uuid, warnings, zipfile
+from types import FunctionType
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -723,6 +724,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
     dl = self.data.valid_dl if dl is None else self.data._on_device(dl)   # batches on the model's device (one sent elsewhere, sent here)
+    if dl is not None and not average: dl = _InputsAlone(dl)
     own = [cb for cb in self.callbacks if not cb.fit_only]
     if metrics is None: metrics = self.metrics if average else []
     if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
@@ -742,6 +744,12 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     finally:
         cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
         for m, mode in zip(self.model.modules(), modes): m.training = mode
+
+class _InputsAlone:
+    "`dl` with each batch of inputs alone (`[xb]`: a `TensorDataset(x)`'s) given as `(xb, None)`: predictions need no targets."
+    def __init__(self, dl): self.dl = dl
+    def __len__(self)->int: return len(self.dl)
+    def __iter__(self): return ((b[0], None) if isinstance(b, (list, tuple)) and len(b) == 1 else b for b in self.dl)
 
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
@@ -767,10 +775,12 @@ def _item(o, i:int):
     return _map_batch(lambda t: t[i:i+1], o)
 
 def _get_preds(self:Learner, dl=None, with_loss:bool=False, activ:Optional[Callable]=None)->list:
-    "Return the model's raw outputs (`activ` of them if given) and the targets on `dl` (the validation set by default), with each item's loss if `with_loss`."
-    preds, targs = [_cat(list(o)) for o in zip(*_one_pass(self, dl, average=False))]
+    "Return the model's raw outputs (`activ` of them if given) and the targets on `dl` (the validation set by default; None for batches of inputs alone), with each item's loss if `with_loss`."
+    outs, ys = zip(*_one_pass(self, dl, average=False))
+    preds, targs = _cat(list(outs)), None if ys[0] is None else _cat(list(ys))
     res = [activ(preds) if activ is not None else preds, targs]
     if not with_loss: return res
+    if targs is None: raise ValueError("get_preds(with_loss=True) needs targets, and the dataloader's batches hold inputs alone")
     n, rows = _bs(targs), _first_tensor(preds).shape[0]
     if rows != n: raise ValueError(f"get_preds(with_loss=True) computes each item's loss from its row of the output, but the output has {rows} rows "
                                    f"for {n} targets (flattened to (bs*T, n_classes)?): compute the losses from the predictions returned without it")
@@ -861,15 +871,40 @@ def _export(self:Learner, file:str|Path='export.pkl')->Path:
     state = {a: getattr(self, a) for a in _export_args}
     state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
-    state['model'] = self.model
+    state['model'], state['cls'] = self.model, type(self)   # a subclass comes back as itself (its own methods: a `predict`)
+    _check_rebuildable(type(self))
     for cls, st in state['cb_state']: _check_loadable(cls, st)
-    try: return atomic_save(state, self.path/file)
+    try: path = atomic_save(state, self.path/file)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
         named = _unsaveable({cb.name: st for cb, (_, st) in zip(self.callbacks, state['cb_state'])}, e, 'an export')
         if named is not e: raise named from e
         raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
                          "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e
+    names = _from_main(state)
+    if names:
+        it = 'it' if len(names) == 1 else 'them'
+        warnings.warn(f"export: {', '.join(names)} {'is' if it == 'it' else 'are'} defined in __main__ (this script or notebook), where the file looks "
+                      f"{it} up: load_learner in another process finds {it} only if that process defines {it} too. To deploy, move {it} into a module")
+    return path
 Learner.export = _export
+
+def _check_rebuildable(cls:type)->None:
+    "Refuse to export a learner of a class `load_learner` cannot build again as `cls(data, model, path=..., **the exported arguments)`."
+    try: inspect.signature(cls).bind(None, None, path=None, **dict.fromkeys(_export_args))
+    except TypeError as e: raise ValueError(f"export: load_learner builds the learner again as {cls.__name__}(data, model, path=..., "
+                                            f"{'=..., '.join(_export_args)}=...), which {cls.__name__} does not take ({e})") from None
+
+def _from_main(obj)->list[str]:
+    "The names of the classes and functions pickling `obj` refers to in `__main__` (the running script or notebook), where another process has none."
+    found = []
+    class Noting(pickle.Pickler):
+        def persistent_id(self, o): return 0 if isinstance(o, (Tensor, torch.UntypedStorage, torch.TypedStorage)) else None   # weights: not looked at
+        def reducer_override(self, o):   # called for each object pickled, classes and functions included
+            if isinstance(o, (type, FunctionType)) and getattr(o, '__module__', None) == '__main__': found.append(o.__qualname__)
+            return NotImplemented   # then pickled as usual
+    try: Noting(io.BytesIO()).dump(obj)
+    except Exception: pass   # a warning's check: the file is written already, and torch.save pickled it
+    return found
 
 def _unsaveable(states:dict, e:Exception, where:str)->Exception:
     "An error naming the callback attribute of `states` (name -> state) that cannot be pickled in `where` (or `e` itself if none)."
@@ -903,8 +938,8 @@ def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learne
     state = _read(Path(path)/file, 'exported learner', map_location=device, weights_only=False)
     if not isinstance(state, dict) or not {'model', 'cb_state', 'callback_fns'} <= set(state):
         raise ValueError(f"{Path(path)/file} is not an exported learner (learn.export() writes one); weights saved with learn.save load with learn.load")
-    model, cb_state, fns = state.pop('model'), state.pop('cb_state'), state.pop('callback_fns')
-    learn = Learner(DataBunch(None, None, device, path), model.eval(), path=path, **state)   # for inference: no dropout, BatchNorm's running stats
+    model, cb_state, fns, cls = state.pop('model'), state.pop('cb_state'), state.pop('callback_fns'), state.pop('cls', Learner)
+    learn = cls(DataBunch(None, None, device, path), model.eval(), path=path, **state)   # for inference: no dropout, BatchNorm's running stats
     learn.callback_fns = fns   # not the Learner's `[Recorder] + fns`: they may hold a Recorder of their own (a partial)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]
     return learn
