@@ -363,8 +363,10 @@ class CallbackHandler:
                 raise
             if res is not None and extras is not None: state = {**self.state, **extras}
 
-    __call__ = dispatch   # `cb_handler('epoch_end')` works, as in the seed; the handler's own methods call `dispatch`
-                          # or `_call`, since calling an instance is a slower call (Python does not specialise it)
+    def __call__(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
+        "`dispatch` for `cb_handler('epoch_end')`, as in the seed, checking the name (the handler's own methods call `dispatch` or `_call`)."
+        if event not in self.plans: raise KeyError(f"Unknown event {event!r}: the handler calls one of {', '.join(_events)} (without 'on_')")
+        self.dispatch(event, plans, extras)
 
     def _call(self, event:str)->None:
         "Call the callbacks (not the metrics) of a batch's `event`: in a plain loop if `bare` holds their methods, else by `dispatch`."
@@ -398,6 +400,8 @@ class CallbackHandler:
             if k in _fixed_keys:
                 raise ValueError(f"Callback {cb.name} returned '{k}' at on_{event}, but the fit's {', '.join(_fixed_keys)} cannot be "
                                  "replaced: change the object itself (e.g. set `data.train_dl`, or load the model's weights)")
+        bad = next((k for k in ('epoch', 'iteration', 'num_batch') if k in res and not _is_count(res[k], least=0)), None)
+        if bad: raise TypeError(f"Callback {cb.name} returned {bad}={reprlib.repr(res[bad])} at on_{event}: {bad} is a count, an int >= 0")
         k = 'last_output' if event == 'loss_begin' else 'last_loss' if event == 'backward_begin' else None   # what the loop reads next
         if k in res and (res[k] is None or (k == 'last_loss' and not isinstance(res[k], Tensor))):
             raise TypeError(f"Callback {cb.name} returned {k}={reprlib.repr(res[k])} at on_{event}: the loop goes on with it, so return a tensor "
@@ -490,7 +494,7 @@ class CallbackHandler:
         if s['train']:
             self._call('batch_end')   # metrics left out: they see validation batches only
             s['iteration'] += 1; s['num_batch'] += 1
-            if self.interrupted: self._interrupt('a training batch')
+            if self.interrupted and not s['stop_epoch']: self._interrupt('a training batch')   # else at the epoch's end, which a callback asked for
             return s['stop_epoch']
         trained, s['stop_epoch'] = s['stop_epoch'], False   # a validation batch: training's flag aside, for `on_epoch_end`
         self.dispatch('batch_end')
@@ -842,6 +846,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
                          + ("squeeze it to 0 dimensions (loss.squeeze())" if isinstance(loss, Tensor) and loss.numel() == 1 else "reduce it (e.g. reduction='mean')"))
     if opt is not None:
         bwd_loss, skip_bwd = cb_handler.on_backward_begin(loss)   # as callbacks changed it: scaled, divided, regularised
+        if check and not skip_bwd: _check_grad(bwd_loss, model)
         if not skip_bwd: bwd_loss.backward()
         if not cb_handler.on_backward_end(): opt.step()
         if not cb_handler.on_step_end(): opt.zero_grad()
@@ -851,6 +856,15 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
 def _detach(o):
     "`o` (a tensor, or a tuple/list or dict of them: a model with several outputs) detached."
     return _map_batch(Tensor.detach, o)
+
+def _check_grad(loss:Tensor, model:nn.Module)->None:
+    "Refuse to backpropagate a `loss` no trainable parameter takes part in, naming the likely cause, rather than torch's error inside `backward`."
+    if loss.requires_grad: return
+    if not any(p.requires_grad for p in model.parameters()):
+        why = "every parameter of the model is frozen (requires_grad off): unfreeze some, e.g. learn.unfreeze(), or freeze_to a layer group that has parameters"
+    elif not torch.is_grad_enabled(): why = "the fit runs under torch.no_grad() (or inference_mode)"
+    else: why = "it does not depend on a trainable parameter: does the model's forward detach its output (.detach(), .item(), torch.no_grad())?"
+    raise ValueError(f"The loss does not require grad, so nothing can train: {why}")
 
 def _check_batch(out, yb)->None:
     "Check `out` has one row per item of the target `yb` (or per element: flattened); warn if they have as many elements in other shapes, which a loss would broadcast."

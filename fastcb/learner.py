@@ -20,7 +20,7 @@ from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
 from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _len, _takes_learner, _check_not_dataset,
-                             _check_loss_func)
+                             _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -94,6 +94,8 @@ class DataBunch:
         if not _is_count(bs): raise ValueError(f"DataBunch.create: bs must be a positive int, got {bs!r}")
         for n, ds in (('train_ds', train_ds), ('valid_ds', valid_ds)):
             if isinstance(ds, torch.utils.data.DataLoader): raise TypeError(f"DataBunch.create takes datasets, got a DataLoader as {n}: pass the dataloaders to DataBunch(train_dl, valid_dl)")
+            if isinstance(ds, (Tensor, np.ndarray)): raise TypeError(f"DataBunch.create takes datasets, got a {type(ds).__name__} as {n}: for inputs x and "
+                                                                     "targets y, DataBunch.create(TensorDataset(x, y), TensorDataset(x_valid, y_valid))")
         if _len(train_ds) == 0: raise ValueError("DataBunch.create: train_ds is empty (no item to train on)")
         kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
@@ -121,7 +123,7 @@ def _size(dl)->str:
 
 # %% ../nbs/05_learner.ipynb #e477362f
 def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, flat:bool=False)->DataBunch:
-    "scikit-learn's digits as a `DataBunch`: images (1x8x8, or 64 values if `flat`) scaled to [0,1], and labels."
+    "scikit-learn's digits as a `DataBunch` on `device`: images (1x8x8, or 64 values if `flat`) scaled to [0,1], and labels; `valid_pct` of them, drawn with `seed`, for validation; batches of `bs`."
     _check_num('valid_pct', valid_pct)
     if valid_pct >= 1: raise ValueError(f"valid_pct is the share of the items kept for validation, below 1, got {valid_pct!r}")
     try: from sklearn.datasets import load_digits
@@ -318,7 +320,7 @@ def _new_fig(n:int=1)->tuple:
     return plt.subplots(1, n, figsize=(6*n, 4))
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
-    "Plot learning rate, `show_moms` to include momentum."
+    "Plot learning rate (and momentum if `show_moms`) against iterations, but the first `skip_start` and last `skip_end`; the figure returned if `return_fig`."
     lrs = _skip(self.lrs, skip_start, skip_end)
     show_moms = show_moms and len(self.moms) > 0
     fig, axs = _new_fig(2 if show_moms else 1)
@@ -330,7 +332,7 @@ def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int
     if return_fig: return fig
 
 def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
-    "Plot training and validation losses."
+    "Plot training and validation losses, but the first `skip_start` and last `skip_end` batches; the figure returned if `return_fig`."
     fig, ax = _new_fig()
     losses = _skip(self.losses, skip_start, skip_end)
     ax.plot(range(skip_start + 1, skip_start + 1 + len(losses)), losses, label='Train')   # batch k's loss: k+1 processed
@@ -341,7 +343,7 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
     if return_fig: return fig
 
 def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
-    "Plot metrics collected during training, but those of the first `skip_start` and the last `skip_end` batches processed."
+    "Plot metrics collected during training, but those of the first `skip_start` and the last `skip_end` batches processed; the figure returned if `return_fig`."
     if not any(v is not None for m in self.metrics for v in m):
         if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
         raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
@@ -358,7 +360,7 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
     if return_fig: return fig
 
 def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=False, return_fig:bool=False):
-    "Plot loss against learning rate, trimmed by `skip_start` and `skip_end`; with `suggestion`, mark the steepest fall and keep its lr in `min_grad_lr`."
+    "Plot loss against learning rate, trimmed by `skip_start` and `skip_end`; with `suggestion`, mark the steepest fall and keep its lr in `min_grad_lr`; the figure returned if `return_fig`."
     lrs = _skip(self.lrs, skip_start, skip_end)
     losses = _skip(self.losses, skip_start, skip_end)
     if len(losses) < 2: lrs, losses = self.lrs, self.losses   # too short a run to trim
@@ -376,15 +378,25 @@ Recorder.plot_lr, Recorder.plot_losses, Recorder.plot_metrics, Recorder.plot = _
 
 # %% ../nbs/05_learner.ipynb #1e1f1e5b
 class GradientClipping(LearnerCallback):
-    "Gradient clipping during training."
+    "Clip the norm of the gradients the optimizer steps to `clip` (0 clips nothing), before each step."
     order = 10  # after callbacks that change the gradients (e.g. mixed precision unscaling them)
     def __init__(self, learn:Learner, clip:float=0.):
         super().__init__(learn)
         _check_num('GradientClipping: clip (the largest gradient norm; 0 clips nothing)', clip)
         self.clip = clip
-    def on_backward_end(self, skip_zero:bool, **kwargs:Any)->None:
-        "Clip the gradient before the optimizer step, unless gradients are being accumulated (`skip_zero`)."
-        if self.clip and not skip_zero: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip)
+    def on_backward_end(self, opt, skip_zero:bool, **kwargs:Any)->None:
+        "Clip the gradients `opt` steps, unless they are being accumulated (`skip_zero`)."
+        if not self.clip or skip_zero: return
+        ps = [p for pg in opt.param_groups for p in pg['params'] if p.grad is not None]   # not the model's others: never stepped nor zeroed
+        if any(p.grad.is_sparse for p in ps): _clip_sparse_(ps, self.clip)   # torch's clip_grad_norm_ takes dense gradients only
+        else: nn.utils.clip_grad_norm_(ps, self.clip)
+
+def _clip_sparse_(ps:list, clip:float)->None:
+    "Scale the gradients of `ps`, some sparse (an `nn.Embedding(sparse=True)`'s), to a norm of at most `clip`, as `clip_grad_norm_` does."
+    gs = [p.grad.coalesce() if p.grad.is_sparse else p.grad for p in ps]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.values() if g.is_sparse else g) for g in gs]))
+    coef = (clip / (norm + 1e-6)).clamp(max=1.0)
+    for p, g in zip(ps, gs): p.grad = g * coef
 
 # %% ../nbs/05_learner.ipynb #5dbba417
 def atomic_save(obj:Any, path:str|Path)->Path:
@@ -405,7 +417,7 @@ def atomic_save(obj:Any, path:str|Path)->Path:
 
 # %% ../nbs/05_learner.ipynb #25866364
 class Learner:
-    "Train `model` using `data` to minimize `loss_func` with optimizer `opt_func`."
+    "Train `model` on `data` to minimize `loss_func` with `opt_func` (decay `wd`, decoupled if `true_wd`, on norm layers if `bn_wd`; `train_bn` keeps BatchNorm trainable when frozen), reporting `metrics`; `callback_fns` build callbacks for each fit, `callbacks` take part in every one; split in `layer_groups`; files under `path/model_dir`; no output if `silent`."
     fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, `lr_find`, an export), and how `validate` runs
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
                  metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
@@ -426,6 +438,11 @@ class Learner:
         self.callbacks = listify(callbacks)
         self.layer_groups = _as_groups(layer_groups) if layer_groups is not None else [self.model]   # a module is one group, as for OptimWrapper.create
         self.opt = None
+
+    def __repr__(self)->str:
+        names = lambda fs: f"[{', '.join(_func_name(f) for f in fs)}]"
+        return (f"{type(self).__name__}(model={type(self.model).__name__}, loss_func={_func_name(self.loss_func)}, opt_func={_func_name(self.opt_func)}, "
+                f"metrics={names(self.metrics)}, callbacks={names(self.callbacks)}, callback_fns={names(self.callback_fns)}, data={self.data!r})")
 
     def __getstate__(self)->dict:
         "What a copy or a pickle keeps: all but `fitting` (one made from inside a fit is not fitting)."
@@ -487,7 +504,7 @@ class Learner:
                       pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
                       callbacks:Collection[Callback]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None,
                       resume:Optional[str|Path]=None)->None:
-        "Fit a model following the 1cycle policy (`resume` from a checkpoint file of the same fit)."
+        "Fit `cyc_len` epochs with 1cycle (`OneCycleScheduler`: `max_lr`, `moms`, `div_factor`, `pct_start`, `final_div`, `tot_epochs`, `start_epoch`), `wd` and `callbacks` as in `fit`, or `resume` from a checkpoint file of the same fit."
         max_lr = self.lr_range(max_lr)
         sched = OneCycleScheduler(max_lr, moms=moms, div_factor=div_factor, pct_start=pct_start, final_div=final_div,
                                   tot_epochs=tot_epochs, start_epoch=start_epoch)
@@ -495,7 +512,7 @@ class Learner:
 
     def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
                 wd:Optional[float]=None)->None:
-        "Explore lr from `start_lr` to `end_lr` over `num_it` iterations; see the result with `learn.recorder.plot()`."
+        "Explore lr from `start_lr` to `end_lr` over `num_it` iterations with weight decay `wd`, stopping when the loss diverges if `stop_div`; see the result with `learn.recorder.plot()`."
         self._check_train(); self._check_idle('lr_find')
         if any(nn.parameter.is_lazy(p) for p in self.model.parameters()):   # its weights could not be put back after the search
             raise ValueError("lr_find: the model has lazy parameters (nn.LazyLinear...) that no batch has shaped yet, so their state cannot be "
@@ -709,7 +726,7 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
     self.model.load_state_dict(model_sd, strict=strict)
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
-    "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`."
+    "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`; with `strict=False`, those whose names match (in their shapes)."
     path, device = _model_file(self, name), torch.device(device) if device is not None else self.data.device   # a bad device name, named as one
     state = _read(path, 'saved model', map_location=device)
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
@@ -723,6 +740,8 @@ Learner.save, Learner.load = _save, _load
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
+    elif self.data.valid_dl is None: raise ValueError(f"{'validate' if average else 'get_preds'}: this learner has no validation set (a loaded "
+                                                      f"learner has no data): pass a dataloader, learn.{'validate' if average else 'get_preds'}(dl)")
     dl = self.data.valid_dl if dl is None else self.data._on_device(dl)   # batches on the model's device (one sent elsewhere, sent here)
     if dl is not None and not average: dl = _InputsAlone(dl)
     own = [cb for cb in self.callbacks if not cb.fit_only]
@@ -742,8 +761,9 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
         exception = e
         raise
     finally:
-        cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
-        for m, mode in zip(self.model.modules(), modes): m.training = mode
+        try: cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
+        finally:
+            for m, mode in zip(self.model.modules(), modes): m.training = mode
 
 class _InputsAlone:
     "`dl` with each batch of inputs alone (`[xb]`: a `TensorDataset(x)`'s) given as `(xb, None)`: predictions need no targets."
@@ -812,10 +832,9 @@ def _freeze_to(self:Learner, n:int)->None:
     if isinstance(n, bool) or not hasattr(n, '__index__'): raise TypeError(f"freeze_to takes the index of a layer group (an int), got {n!r}")
     if not -k <= n < k: raise ValueError(f"freeze_to({n}) is out of range for {k} layer group(s)" + (", and would leave nothing to train" if n >= k else "")
                                          + f": it freezes layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
-    for g in self.layer_groups[:n]:
-        for m in g.modules():
-            trainable = self.train_bn and isinstance(m, nn.modules.batchnorm._BatchNorm)   # BatchNorm1d/2d/3d, SyncBatchNorm, lazy ones
-            for p in m.parameters(recurse=False): p.requires_grad_(trainable)
+    for g in self.layer_groups[:n]:   # BatchNorm1d/2d/3d, SyncBatchNorm, lazy ones; a parametrized weight's `original` is a child's
+        bn = {id(p) for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()} if self.train_bn else set()
+        for p in g.parameters(): p.requires_grad_(id(p) in bn)
     for g in self.layer_groups[n:]:
         for p in g.parameters(): p.requires_grad_(True)
 

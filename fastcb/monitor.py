@@ -71,8 +71,11 @@ class CSVLogger(LearnerCallback):
                           "(copy the log with the checkpoint): the log goes on from here without the others")
         if rows is None: self.rows, self.header = 0, self.learn.recorder.names; return   # the run saved wrote no row: a file there is an older fit's
         rows, tmp = rows[:self.rows], self.path.with_name(self.path.name + '.tmp')
-        with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([self.learn.recorder.names, *rows])
-        os.replace(tmp, self.path)   # all or nothing: a crash here leaves the old file
+        try:
+            with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([self.learn.recorder.names, *rows])
+            os.replace(tmp, self.path)   # all or nothing: a crash here leaves the old file
+        finally:
+            if tmp.exists(): tmp.unlink()   # not replaced: a failed write, or an interrupt
         self.rows = len(rows)
         self._open()
 
@@ -151,8 +154,11 @@ class ActivationStats(LearnerCallback):
         if not mods: raise ValueError("ActivationStats: no module to hook (modules=[], or the model has no module with parameters): "
                                       "pass the modules to watch in `modules`")
         self.stats, self.cur = [], [None] * len(mods)
-        for i, m in enumerate(mods):   # one at a time, so that `remove` finds those hooked before a failure
-            self.hooks.append(m.register_forward_hook(functools.partial(self._hook, i)))
+        try:
+            for i, m in enumerate(mods): self.hooks.append(m.register_forward_hook(functools.partial(self._hook, i)))
+        except BaseException:   # a failed start gets no `on_train_end`: take off those hooked already
+            self.remove()
+            raise
 
     def _hook(self, i:int, m:nn.Module, inp, out)->None:
         if not self.recording: return

@@ -57,11 +57,12 @@ def _split_norm(layer_groups:list[nn.Module])->list[tuple[list, list]]:
         if not isinstance(lg, nn.Module):
             raise TypeError(f"A layer group must be an nn.Module, got {type(lg).__name__}; for a list of params use HPOptimizer")
         main, norm = [], []
+        norm_ids = {id(p) for m in lg.modules() if isinstance(m, _norm_types) for p in m.parameters()}   # a parametrized weight's `original` too, in a child
         for m in lg.modules():
             for p in m.parameters(recurse=False):
                 if id(p) in seen: continue
                 seen.add(id(p))
-                (norm if isinstance(m, _norm_types) else main).append(p)
+                (norm if id(p) in norm_ids else main).append(p)
         res.append((main, norm))
     return res
 
@@ -164,6 +165,9 @@ class OptimWrapper:
         except ValueError as e:   # LBFGS: "doesn't support per-parameter options"
             if len(pgs) > 1: e.add_note(f"(fastcb: create gives the optimizer {len(pgs)} param groups, a main and, if it has norm layers, a norm group per layer group)")
             raise
+        if 'lr' not in getattr(opt, 'defaults', {'lr': None}):   # torch would keep the 'lr' given, unread, and step with its own setting
+            raise ValueError(f"{type(opt).__name__} has no 'lr' hyper-parameter (its settings: {', '.join(opt.defaults)}), which fastcb sets and schedules: "
+                             "name the learning rate 'lr' in the optimizer's defaults")
         res = cls(opt, wd=wd, true_wd=true_wd, bn_wd=bn_wd)
         res.opt_func = opt_func
         return res

@@ -109,7 +109,7 @@ def _check_wrapped(opt, cb:Callback)->None:
 
 # %% ../nbs/04_schedulers.ipynb #95c6e559
 class OneCycleScheduler(GeneralScheduler):
-    "Manage 1-Cycle style training as outlined in Leslie Smith's paper."
+    "1cycle (Leslie Smith): lr from `lr_max/div_factor` up to `lr_max` over `pct_start` of the steps, then down to `lr_max/final_div` (default `div_factor*1e4`), momentum the other way between `moms`; `tot_epochs` and `start_epoch` run part of a longer cycle."
     whole_fit = True
     def __init__(self, lr_max:float, moms:Optional[tuple]=(0.95, 0.85), div_factor:float=25., pct_start:float=0.3,
                  final_div:Optional[float]=None, tot_epochs:Optional[int]=None, start_epoch:Optional[int]=None):
