@@ -196,6 +196,9 @@ def _number(v):
     try: return float(v.item() if hasattr(v, 'item') else v)   # a tensor or array of one element, a numpy number
     except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"A metric value must be a number or a one-element tensor, got {v!r}") from e
 
+_in_place = {'model': "load weights into it (learn.model.load_state_dict)", 'opt': "swap the optimizer it wraps (learn.opt.opt = ...)",
+             'data': "change its dataloaders (learn.data.train_dl = ...)"}   # what a callback may change mid-fit instead
+
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
@@ -231,11 +234,15 @@ class Recorder(LearnerCallback):
         self.start_epoch = time.time()
 
     def _check_after(self, last_metrics:Optional[list])->None:
-        "Warn about what a callback running after the Recorder changed unseen: `learn.loss_func`, or the last epoch's `last_metrics`."
+        "Warn about what a callback changed unseen: `learn.loss_func`, `learn.model` or `learn.data` replaced, or (after the Recorder) the last epoch's `last_metrics`."
         fit_loss = self.cb_handler.loss_func   # set by a callback (fastai v1's MixUp recipe), learn.loss_func is not the one `fit` runs
         if fit_loss is not None and getattr(self.learn, 'loss_func', fit_loss) is not fit_loss:
             warnings.warn("learn.loss_func was replaced during this fit, which goes on with the loss function it began with (fastai v1 read "
                           "it at every batch): set learn.loss_func before the fit, or give it a loss that handles what the callback changes")
+        for k, instead in _in_place.items():   # fastai v1 read them at every batch; a DDP wrapper's `module` is the model it wraps
+            mine, fits = getattr(self.learn, k, None), self.cb_handler.state[k]
+            if mine is not None and getattr(mine, 'module', mine) is not getattr(fits, 'module', fits):
+                warnings.warn(f"learn.{k} was replaced during this fit, which goes on with the one it began with: replace it between fits, or {instead}")
         written = getattr(self, 'last_stats', None)
         if last_metrics is not None and written is not None and len(last_metrics) + 2 > len(written):
             warnings.warn(f"A callback after the Recorder (order -10) added {len(last_metrics) + 2 - len(written)} value(s) to last_metrics once "
@@ -419,6 +426,7 @@ def atomic_save(obj:Any, path:str|Path)->Path:
 class Learner:
     "Train `model` on `data` to minimize `loss_func` with `opt_func` (decay `wd`, decoupled if `true_wd`, on norm layers if `bn_wd`; `train_bn` keeps BatchNorm trainable when frozen), reporting `metrics`; `callback_fns` build callbacks for each fit, `callbacks` take part in every one; split in `layer_groups`; files under `path/model_dir`; no output if `silent`."
     fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, `lr_find`, an export), and how `validate` runs
+    validating:bool = False   # True during a `validate` or `get_preds` pass, whose callbacks may not start another
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
                  metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
@@ -445,8 +453,8 @@ class Learner:
                 f"metrics={names(self.metrics)}, callbacks={names(self.callbacks)}, callback_fns={names(self.callback_fns)}, data={self.data!r})")
 
     def __getstate__(self)->dict:
-        "What a copy or a pickle keeps: all but `fitting` (one made from inside a fit is not fitting)."
-        return {k: v for k, v in vars(self).items() if k != 'fitting'}
+        "What a copy or a pickle keeps: all but `fitting` and `validating` (one made from inside a fit is not fitting)."
+        return {k: v for k, v in vars(self).items() if k not in ('fitting', 'validating')}
 
     @property
     def path(self)->Path: return self._path
@@ -748,8 +756,12 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     if metrics is None: metrics = self.metrics if average else []
     if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
         own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if isinstance(m, Callback) and m in self.metrics else m for m in metrics]
+    if self.validating: raise RuntimeError("validate or get_preds was called from inside a validate or get_preds pass, whose callbacks include "
+                                           "learn.callbacks (it would call itself without end): make the callback that calls it fit_only = True, "
+                                           "or give it to fit(callbacks=[...]) alone")
     cb_handler = CallbackHandler(_check_own(self, own + listify(callbacks)), metrics)
     exception, modes = None, [m.training for m in self.model.modules()]   # inside a fit, it goes on training (a frozen BatchNorm in eval mode too)
+    self.validating = True
     try:
         cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
         cb_handler.set_dl(dl)   # a dataset that is a callback takes part, as in a fit
@@ -763,6 +775,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     finally:
         try: cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
         finally:
+            self.validating = False
             for m, mode in zip(self.model.modules(), modes): m.training = mode
 
 class _InputsAlone:

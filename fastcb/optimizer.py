@@ -138,6 +138,10 @@ def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
     return list(layer_groups) if isinstance(layer_groups, (list, tuple, nn.ModuleList)) else [layer_groups]
 
 # %% ../nbs/01_optimizer.ipynb #72554982
+def _read_hp(ow, j:int, k:str): return ow.opt.param_groups[j][k]   # `ow.opt`: a callback may swap it
+def _read_hp_item(ow, j:int, k:str, i:int): return ow.opt.param_groups[j][k][i]
+def _read_own_wd(ow): return ow._wd[-1]
+
 class OptimWrapper:
     "Wrap the torch optimizer `opt` so `lr, mom, beta, wd` read and write as properties, one value per layer group."
     _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
@@ -210,10 +214,10 @@ class OptimWrapper:
 
     def reader(self, key:str)->Callable[[], float]:
         "A function reading `key` in the last layer group: the lookup is done once (the Recorder reads lr and mom every batch)."
-        if key == 'wd' and self._wd_here: return lambda: self._wd[-1]   # the wrapper's own decay, as `read_val` reads it
+        if key == 'wd' and self._wd_here: return partial(_read_own_wd, self)   # the wrapper's own decay, as `read_val` reads it
         k,i = _hp_loc(self.opt, key)
         j = -2 if self.opt.param_groups[-1].get('norm_group') else -1
-        return (lambda: self.opt.param_groups[j][k]) if i is None else (lambda: self.opt.param_groups[j][k][i])   # `self.opt`: a callback may swap it
+        return partial(_read_hp, self, j, k) if i is None else partial(_read_hp_item, self, j, k, i)   # partials: a learner holding them pickles
 
     def set_val(self, key:str, val, bn_groups:bool=True)->list:
         "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values."
