@@ -140,8 +140,13 @@ def digits_databunch(bs:int=64, valid_pct:float=0.2, seed:int=42, device=None, f
 
 # %% ../nbs/05_learner.ipynb #f768b373
 def digits_cnn(seed:Optional[int]=0)->nn.Module:
-    "A small CNN for 1x8x8 digits (initialised from `seed` unless it is None)."
-    if seed is not None: torch.manual_seed(seed)
+    "A small CNN for 1x8x8 digits (initialised from `seed`, leaving torch's global random state as it was, or from that state if `seed` is None)."
+    if seed is None: return _digits_cnn()
+    with torch.random.fork_rng(devices=[]):   # a sweep seeding torch itself draws the same numbers, whatever the demo model's seed
+        torch.default_generator.manual_seed(seed)   # the CPU's, where the layers draw their weights (not a GPU's, which fork_rng leaves)
+        return _digits_cnn()
+
+def _digits_cnn()->nn.Module:
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
                          nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
                          nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),

@@ -108,8 +108,9 @@ class MixedPrecision(Callback):
         self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Make sure autocast is exited, whatever ended training, and that the scaler forgets a step that never came."
+        "Make sure autocast is exited, whatever ended training, that the scaler forgets a step that never came, and the graph of a failed batch goes."
         self._exit()
+        self.scaled = None   # set before a backward that failed (out of memory): it would hold the batch's activations
         if self.step_pending:   # an error between `unscale_` and the scale's update: a new scaler with the same scale, or the next fit's `unscale_` fails
             sd, self.step_pending = self.scaler.state_dict(), False
             self.scaler = torch.amp.GradScaler(self.device_type); self.scaler.load_state_dict(sd)
@@ -195,8 +196,9 @@ class GradientAccumulation(Callback):
         self.drop()
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Drop the gradients of a group training stopped inside (Ctrl-C, an error): the next fit starts from zero."
+        "Drop the gradients of a group training stopped inside (Ctrl-C, an error), and a failed batch's graph: the next fit starts from zero."
         self.drop()
+        self.divided = None   # set before a backward that failed (out of memory): it would hold the batch's activations
 
     def drop(self)->None:
         "Zero (set to None) the gradients accumulated in a group that will not be stepped."

@@ -51,3 +51,7 @@ class RNNRegularizer(Callback):
             if h.shape[1] > 1: last_loss = last_loss + self.beta * (h[:, 1:] - h[:, :-1]).pow(2).mean()
         self.raw_out = self.out = None   # free the activations
         return {'last_loss': last_loss}
+
+    def on_train_end(self, **kwargs:Any)->None:
+        "Let go of the activations of a batch that failed before `on_backward_begin` (out of memory in the loss)."
+        self.raw_out = self.out = None
