@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, glob, inspect, io, math, os, pickle, re, time, uuid, warnings, zipfile
+import copy, glob, inspect, io, math, os, pickle, re, threading, time, uuid, warnings, zipfile
 from types import FunctionType
 from dataclasses import dataclass
 from functools import partial
@@ -208,7 +208,7 @@ class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
     # not `fit_only`: it records `lr_find`'s search too (`recorder.plot`), and `validate` builds none (it is a `callback_fn`)
-    exclude = ['learn', 'read_lr', 'read_mom']
+    exclude = ['learn', 'read_lr', 'read_mom', 'began']
     def __init__(self, learn:Learner, add_time:bool=True):
         super().__init__(learn)
         self.add_time, self.added_names = add_time, []
@@ -218,6 +218,7 @@ class Recorder(LearnerCallback):
         "Initialize the history and write the table's header."
         _check_wrapped(opt, self)
         self.pbar, self.cb_handler = pbar, cb_handler
+        self.began = {k: getattr(self.learn, k, None) for k in _in_place}   # what the learner held: `_check_after`
         self._find_hps(opt)
         self.metrics_names = [*metrics_names, *self.added_names]
         self.names = ['epoch', 'train_loss', 'valid_loss', *self.metrics_names] + (['time'] if self.add_time else [])
@@ -245,8 +246,8 @@ class Recorder(LearnerCallback):
             warnings.warn("learn.loss_func was replaced during this fit, which goes on with the loss function it began with (fastai v1 read "
                           "it at every batch): set learn.loss_func before the fit, or give it a loss that handles what the callback changes")
         for k, instead in _in_place.items():   # fastai v1 read them at every batch; a DDP wrapper's `module` is the model it wraps
-            mine, fits = getattr(self.learn, k, None), self.cb_handler.state[k]
-            if mine is not None and getattr(mine, 'module', mine) is not getattr(fits, 'module', fits):
+            mine, began = getattr(self.learn, k, None), self.began[k]
+            if mine is not None and getattr(mine, 'module', mine) is not getattr(began, 'module', began):
                 warnings.warn(f"learn.{k} was replaced during this fit, which goes on with the one it began with: replace it between fits, or {instead}")
         written = getattr(self, 'last_stats', None)
         if last_metrics is not None and written is not None and len(last_metrics) + 2 > len(written):
@@ -306,7 +307,7 @@ class Recorder(LearnerCallback):
         self.take_losses()
         n = len(self.lrs)   # a callback failing before this one at `on_backward_begin`: its batch's loss was kept, its lr not read
         del self.losses[n:], self.moms[n:]
-        self.cb_handler = self.read_lr = self.read_mom = None   # the readers hold the optimizer: `learn.opt = None` must free it
+        self.cb_handler = self.read_lr = self.read_mom = self.began = None   # the readers hold the optimizer: `learn.opt = None` must free it
 
     def state_dict(self)->dict:
         "The history so far, this epoch's losses included, and the time the epoch has taken so far (for checkpoints)."
@@ -431,7 +432,6 @@ def atomic_save(obj:Any, path:str|Path)->Path:
 class Learner:
     "Train `model` on `data` to minimize `loss_func` with `opt_func` (decay `wd`, decoupled if `true_wd`, on norm layers if `bn_wd`; `train_bn` keeps BatchNorm trainable when frozen), reporting `metrics`; `callback_fns` build callbacks for each fit, `callbacks` take part in every one; split in `layer_groups`; files under `path/model_dir`; no output if `silent`."
     fitting:bool = False   # True while `fit` runs: what a callback may not start then (another fit, `lr_find`, an export), and how `validate` runs
-    validating:bool = False   # True during a `validate` or `get_preds` pass, whose callbacks may not start another
     def __init__(self, data:DataBunch, model:nn.Module, opt_func:Callable=AdamW, loss_func:Optional[Callable]=None,
                  metrics:Collection[Callable]=None, true_wd:bool=True, bn_wd:bool=True, wd:float=1e-2, train_bn:bool=True,
                  path:Optional[str|Path]=None, model_dir:str|Path='models', callback_fns:Collection[Callable]=None,
@@ -458,8 +458,8 @@ class Learner:
                 f"metrics={names(self.metrics)}, callbacks={names(self.callbacks)}, callback_fns={names(self.callback_fns)}, data={self.data!r})")
 
     def __getstate__(self)->dict:
-        "What a copy or a pickle keeps: all but `fitting` and `validating` (one made from inside a fit is not fitting)."
-        return {k: v for k, v in vars(self).items() if k not in ('fitting', 'validating')}
+        "What a copy or a pickle keeps: all but `fitting` (one made from inside a fit is not fitting)."
+        return {k: v for k, v in vars(self).items() if k != 'fitting'}
 
     @property
     def path(self)->Path: return self._path
@@ -750,6 +750,8 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
 Learner.save, Learner.load = _save, _load
 
 # %% ../nbs/05_learner.ipynb #8dd54e7c
+_passes = threading.local()   # how many `validate`/`get_preds` passes this thread is in: a check from a pass's callback is one more
+
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
@@ -761,12 +763,13 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     if metrics is None: metrics = self.metrics if average else []
     if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
         own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if isinstance(m, Callback) and m in self.metrics else m for m in metrics]
-    if self.validating: raise RuntimeError("validate or get_preds was called from inside a validate or get_preds pass, whose callbacks include "
-                                           "learn.callbacks (it would call itself without end): make the callback that calls it fit_only = True, "
-                                           "or give it to fit(callbacks=[...]) alone")
+    depth = getattr(_passes, 'depth', 0)
+    if depth >= 2: raise RuntimeError("validate or get_preds was called from inside two of its passes: a callback of learn.callbacks that calls it "
+                                      "takes part in its passes too, and would call it without end: make that callback fit_only = True, or give it "
+                                      "to fit(callbacks=[...]) alone")
     cb_handler = CallbackHandler(_check_own(self, own + listify(callbacks)), metrics)
     exception, modes = None, [m.training for m in self.model.modules()]   # inside a fit, it goes on training (a frozen BatchNorm in eval mode too)
-    self.validating = True
+    _passes.depth = depth + 1
     try:
         cb_handler.on_train_begin(1, SilentMasterBar(range(1)), metrics, model=self.model, opt=self.opt, data=self.data)
         cb_handler.set_dl(dl)   # a dataset that is a callback takes part, as in a fit
@@ -780,7 +783,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     finally:
         try: cb_handler.on_train_end(exception)   # callbacks that opened files or put hooks on the model clean up
         finally:
-            self.validating = False
+            _passes.depth = depth
             for m, mode in zip(self.model.modules(), modes): m.training = mode
 
 class _InputsAlone:
@@ -788,6 +791,8 @@ class _InputsAlone:
     def __init__(self, dl): self.dl = dl
     def __len__(self)->int: return len(self.dl)
     def __iter__(self): return ((b[0], None) if isinstance(b, (list, tuple)) and len(b) == 1 else b for b in self.dl)
+    @property
+    def dataset(self): return getattr(self.dl, 'dataset', None)   # one that is a callback takes part (`set_dl`)
 
 def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metrics:Collection=None)->list:
     "Validate on `dl` (the validation set by default) with potential `callbacks` and `metrics`: [loss, *metrics]."
@@ -908,8 +913,7 @@ def _export(self:Learner, file:str|Path='export.pkl')->Path:
     state = {a: getattr(self, a) for a in _export_args}
     state['callback_fns'] = list(self.callback_fns)   # as they are: `load_learner` puts them back as they were
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
-    state['model'], state['cls'] = self.model, type(self)   # a subclass comes back as itself (its own methods: a `predict`)
-    _check_rebuildable(type(self))
+    state['model'], state['cls'] = self.model, _export_cls(type(self))   # a subclass comes back as itself (its own methods: a `predict`)
     for cls, st in state['cb_state']: _check_loadable(cls, st)
     try: path = atomic_save(state, self.path/file)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
@@ -925,11 +929,18 @@ def _export(self:Learner, file:str|Path='export.pkl')->Path:
     return path
 Learner.export = _export
 
-def _check_rebuildable(cls:type)->None:
-    "Refuse to export a learner of a class `load_learner` cannot build again as `cls(data, model, path=..., **the exported arguments)`."
-    try: inspect.signature(cls).bind(None, None, path=None, **dict.fromkeys(_export_args))
+def _export_cls(cls:type)->type:
+    "The class `load_learner` builds again as `cls(data, model, path=..., **the exported arguments)`: `cls`, checked, or Learner for one pickle cannot find."
+    if '<locals>' in cls.__qualname__:
+        warnings.warn(f"export: {cls.__qualname__} is defined inside a function, where pickle cannot find it: load_learner will build a plain Learner")
+        return Learner
+    sig = inspect.signature(cls)
+    try: sig.bind(None, None, path=None, **dict.fromkeys(_export_args))
     except TypeError as e: raise ValueError(f"export: load_learner builds the learner again as {cls.__name__}(data, model, path=..., "
                                             f"{'=..., '.join(_export_args)}=...), which {cls.__name__} does not take ({e})") from None
+    own = [n for n, p in sig.parameters.items() if n not in inspect.signature(Learner).parameters and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if own: warnings.warn(f"export: {cls.__name__}'s own arguments ({', '.join(own)}) are not exported: load_learner builds it with their defaults")
+    return cls
 
 def _from_main(obj)->list[str]:
     "The names of the classes and functions pickling `obj` refers to in `__main__` (the running script or notebook), where another process has none."
@@ -976,7 +987,13 @@ def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learne
     if not isinstance(state, dict) or not {'model', 'cb_state', 'callback_fns'} <= set(state):
         raise ValueError(f"{Path(path)/file} is not an exported learner (learn.export() writes one); weights saved with learn.save load with learn.load")
     model, cb_state, fns, cls = state.pop('model'), state.pop('cb_state'), state.pop('callback_fns'), state.pop('cls', Learner)
-    learn = cls(DataBunch(None, None, device, path), model.eval(), path=path, **state)   # for inference: no dropout, BatchNorm's running stats
+    build = lambda cls: cls(DataBunch(None, None, device, path), model.eval(), path=path, **state)
+    try: learn = build(cls)
+    except Exception as e:   # a subclass whose __init__ reads its data (a vocab, class weights): a loaded learner has none
+        if cls is Learner: raise
+        warnings.warn(f"load_learner: {cls.__name__}(...) failed ({type(e).__name__}: {e}), needing what a loaded learner has not (its data): "
+                      f"loaded as a plain Learner, without {cls.__name__}'s own methods")
+        learn = build(Learner)   # for inference: no dropout, BatchNorm's running stats
     learn.callback_fns = fns   # not the Learner's `[Recorder] + fns`: they may hold a Recorder of their own (a partial)
     learn.callbacks = [load_callback(cls, s, learn) for cls, s in cb_state]
     return learn
