@@ -18,7 +18,7 @@ from torch import nn, Tensor
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
-from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups
+from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
 from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _len, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
@@ -754,9 +754,9 @@ _passes = threading.local()   # how many `validate`/`get_preds` passes this thre
 
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
-    if dl is not None: _check_not_dataset(dl, 'validate and get_preds')
-    elif self.data.valid_dl is None: raise ValueError(f"{'validate' if average else 'get_preds'}: this learner has no validation set (a loaded "
-                                                      f"learner has no data): pass a dataloader, learn.{'validate' if average else 'get_preds'}(dl)")
+    what = 'validate' if average else 'get_preds'
+    if dl is not None: _check_not_dataset(dl, what)
+    elif self.data.valid_dl is None: raise ValueError(f"{what}: this learner has no validation set (a loaded learner has no data): pass a dataloader, learn.{what}(dl)")
     dl = self.data.valid_dl if dl is None else self.data._on_device(dl)   # batches on the model's device (one sent elsewhere, sent here)
     if dl is not None and not average: dl = _InputsAlone(dl)
     own = [cb for cb in self.callbacks if not cb.fit_only]
@@ -855,8 +855,8 @@ def _freeze_to(self:Learner, n:int)->None:
     if isinstance(n, bool) or not hasattr(n, '__index__'): raise TypeError(f"freeze_to takes the index of a layer group (an int), got {n!r}")
     if not -k <= n < k: raise ValueError(f"freeze_to({n}) is out of range for {k} layer group(s)" + (", and would leave nothing to train" if n >= k else "")
                                          + f": it freezes layer_groups[:n], so n goes from {-k} to {k - 1} (freeze() is freeze_to(-1))")
-    for g in self.layer_groups[:n]:   # BatchNorm1d/2d/3d, SyncBatchNorm, lazy ones; a parametrized weight's `original` is a child's
-        bn = {id(p) for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()} if self.train_bn else set()
+    for g in self.layer_groups[:n]:   # `_BatchNorm`: BatchNorm1d/2d/3d, SyncBatchNorm, lazy ones
+        bn = _params_of(g, nn.modules.batchnorm._BatchNorm) if self.train_bn else set()
         for p in g.parameters(): p.requires_grad_(id(p) in bn)
     for g in self.layer_groups[n:]:
         for p in g.parameters(): p.requires_grad_(True)

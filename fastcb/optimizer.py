@@ -50,6 +50,10 @@ def _check_rates(name:str, vals:list, positive:bool=False)->None:
 # `_NormBase` is the base of every BatchNorm and InstanceNorm, lazy and sync ones included
 _norm_types = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
+def _params_of(module:nn.Module, types:tuple)->set[int]:
+    "The ids of the params of `module`'s submodules of `types`, with those their children hold (a parametrized weight's `original`)."
+    return {id(p) for m in module.modules() if isinstance(m, types) for p in m.parameters()}
+
 def _split_norm(layer_groups:list[nn.Module])->list[tuple[list, list]]:
     "Split the params of each of `layer_groups` into `(main, norm)` lists, each param once, frozen ones kept."
     seen, res = set(), []
@@ -57,7 +61,7 @@ def _split_norm(layer_groups:list[nn.Module])->list[tuple[list, list]]:
         if not isinstance(lg, nn.Module):
             raise TypeError(f"A layer group must be an nn.Module, got {type(lg).__name__}; for a list of params use HPOptimizer")
         main, norm = [], []
-        norm_ids = {id(p) for m in lg.modules() if isinstance(m, _norm_types) for p in m.parameters()}   # a parametrized weight's `original` too, in a child
+        norm_ids = _params_of(lg, _norm_types)
         for m in lg.modules():
             for p in m.parameters(recurse=False):
                 if id(p) in seen: continue
