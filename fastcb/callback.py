@@ -108,7 +108,7 @@ def _is_live(v)->bool:
 
 def cb_order(cb:Callback)->int:
     "The `order` of `cb` (fastai v1's `_order` wins if a class sets it)."
-    return getattr(cb, '_order', cb.order)
+    return getattr(type(cb), '_order', cb.order)   # the class's: a `LearnerCallback` lacking it would go through its `__getattr__`
 
 # %% ../nbs/02_callbacks.ipynb #50034f8b
 class SmoothenValue:
@@ -497,7 +497,8 @@ class CallbackHandler:
             if self.interrupted and not s['stop_epoch']: self._interrupt('a training batch')   # else at the epoch's end, which a callback asked for
             return s['stop_epoch']
         trained, s['stop_epoch'] = s['stop_epoch'], False   # a validation batch: training's flag aside, for `on_epoch_end`
-        self.dispatch('batch_end')
+        self.dispatch('batch_end', self.met_plans['batch_end'])   # the metrics, then the callbacks: as `plans` orders them
+        self._call('batch_end')
         if s['stop_epoch']: return True   # a callback stopped the validation pass, as in fastai v1
         s['stop_epoch'] = trained
         return False
@@ -763,7 +764,7 @@ def _first_tensor(o)->Optional[Tensor]:
 
 def _bs(yb)->int:
     "The batch size of the target `yb`: a tensor, or a tuple/list or dict of them."
-    return _first_tensor(yb).shape[0]
+    return (yb if isinstance(yb, Tensor) else _first_tensor(yb)).shape[0]   # twice per validation batch: the common case first
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."

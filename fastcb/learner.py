@@ -247,7 +247,7 @@ class Recorder(LearnerCallback):
                           "it at every batch): set learn.loss_func before the fit, or give it a loss that handles what the callback changes")
         for k, instead in _in_place.items():   # fastai v1 read them at every batch; a DDP wrapper's `module` is the model it wraps
             mine, began = getattr(self.learn, k, None), self.began[k]
-            if mine is not None and getattr(mine, 'module', mine) is not getattr(began, 'module', began):
+            if mine is not None and mine is not began and getattr(mine, 'module', mine) is not getattr(began, 'module', began):
                 warnings.warn(f"learn.{k} was replaced during this fit, which goes on with the one it began with: replace it between fits, or {instead}")
         written = getattr(self, 'last_stats', None)
         if last_metrics is not None and written is not None and len(last_metrics) + 2 > len(written):

@@ -247,7 +247,11 @@ class OptimWrapper:
 
     def read_defaults(self)->dict[str, list]:
         "Read `lr, mom, beta, wd` for each layer group, those the optimizer has."
-        return {hp: self.read_val(hp) for hp in _hps if hasattr(self, hp)}
+        res = {}
+        for hp in _hps:   # not `hasattr(self, hp)`, which would read each one twice
+            try: res[hp] = self.read_val(hp)
+            except AttributeError: pass   # the optimizer has none (`_hp_loc`)
+        return res
 
     @property
     def lr(self)->float: return self.reader('lr')()
