@@ -829,13 +829,12 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes and the loss's shape."
     if cb_handler is None: cb_handler = CallbackHandler()
-    out = model(*xb) if isinstance(xb, (list, tuple)) else model(xb)
+    out = model(*xb) if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) else model(xb)   # several inputs, or one
     out = cb_handler.on_loss_begin(out)
     if loss_func is None: return _detach(out), yb
-    if check: _check_batch(out, yb)
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
     except Exception as e:
-        _check_batch(out, yb)   # the usual cause, named
+        _check_batch(out, yb, failed=True)   # the usual cause, named
         if isinstance(yb, (list, tuple)) and isinstance(e, TypeError):
             e.add_note(f"(fastcb calls loss_func(output, *target) when the target is a tuple or list: here {len(yb)} target arguments)")
         elif isinstance(out, (list, tuple, dict)) and isinstance(e, (TypeError, AttributeError)):   # cross_entropy, mse_loss
@@ -845,6 +844,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     if check and (not isinstance(loss, Tensor) or loss.ndim):
         raise ValueError(f"loss_func must return a scalar tensor, got {f'shape {tuple(loss.shape)}' if isinstance(loss, Tensor) else type(loss).__name__}: "
                          + ("squeeze it to 0 dimensions (loss.squeeze())" if isinstance(loss, Tensor) and loss.numel() == 1 else "reduce it (e.g. reduction='mean')"))
+    if check: _check_batch(out, yb)
     if opt is not None:
         bwd_loss, skip_bwd = cb_handler.on_backward_begin(loss)   # as callbacks changed it: scaled, divided, regularised
         if check and not skip_bwd: _check_grad(bwd_loss, model)
@@ -867,16 +867,25 @@ def _check_grad(loss:Tensor, model:nn.Module)->None:
     else: why = "it does not depend on a trainable parameter: does the model's forward detach its output (.detach(), .item(), torch.no_grad())?"
     raise ValueError(f"The loss does not require grad, so nothing can train: {why}")
 
-def _check_batch(out, yb)->None:
-    "Check `out` has one row per item of the target `yb` (or per element: flattened); warn if they have as many elements in other shapes, which a loss would broadcast."
+def _check_batch(out, yb, failed:bool=False)->None:
+    "Compare `out` with the target `yb` once the loss took them: if it `failed`, name another batch size as the cause; else warn about shapes an element-wise loss broadcasts."
     yb = _first_tensor(yb)
     if not (isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim): return
-    if out.shape[0] != yb.shape[0] and not (yb.ndim > 1 and out.shape[0] == yb.numel()):   # (bs*T, n_classes) against (bs, T): the loss flattens
+    rows = out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())   # (bs*T, n_classes) against (bs, T): the loss flattens
+    if failed and not rows:
         raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
-    if out.shape != yb.shape and out.numel() == yb.numel():   # (bs, 1) against (bs,): mse_loss would compare each output with every target
+    if failed or out.shape == yb.shape: return
+    if rows: wide = out.numel() == yb.numel()   # (bs, 1) against (bs,): mse_loss would compare each output with every target
+    else: wide = _broadcasts(out.shape, yb.shape)   # (4, 1) against (3,); not CTC's (T, bs, C) against (bs, S), which its loss takes so
+    if wide:
         warnings.warn(f"The model's output has shape {tuple(out.shape)} and the target {tuple(yb.shape)}: a loss comparing them element by element "
                       "broadcasts them to a bigger shape, and trains on the wrong loss. Give them one shape (e.g. squeeze the output), unless loss_func does")
+
+def _broadcasts(a:torch.Size, b:torch.Size)->bool:
+    "Do shapes `a` and `b` broadcast together to more elements than either has?"
+    try: return torch.broadcast_shapes(a, b).numel() > max(a.numel(), b.numel())
+    except RuntimeError: return False
 
 # %% ../nbs/02_callbacks.ipynb #fbf44dfa
 def _check_not_dataset(dl, where:str)->None:

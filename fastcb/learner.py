@@ -787,10 +787,10 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
             for m, mode in zip(self.model.modules(), modes): m.training = mode
 
 class _InputsAlone:
-    "`dl` with each batch of inputs alone (`[xb]`: a `TensorDataset(x)`'s) given as `(xb, None)`: predictions need no targets."
+    "`dl` with each batch of inputs alone (`[xb]`: a `TensorDataset(x)`'s; or a tensor: a `DataLoader(x)`'s) given as `(xb, None)`: predictions need no targets."
     def __init__(self, dl): self.dl = dl
     def __len__(self)->int: return len(self.dl)
-    def __iter__(self): return ((b[0], None) if isinstance(b, (list, tuple)) and len(b) == 1 else b for b in self.dl)
+    def __iter__(self): return ((b, None) if isinstance(b, Tensor) else (b[0], None) if isinstance(b, (list, tuple)) and len(b) == 1 else b for b in self.dl)
     @property
     def dataset(self): return getattr(self.dl, 'dataset', None)   # one that is a callback takes part (`set_dl`)
 

@@ -181,7 +181,7 @@ class LRFinder(Callback):
         loss = float(smooth_loss)
         self.best_loss = min(self.best_loss, loss)
         self.opt.lr = self.sched.step()
-        if self.sched.is_done or (self.stop_div and (loss > 4*self.best_loss or math.isnan(loss))):
+        if self.sched.is_done or (self.stop_div and (loss - self.best_loss > 3*abs(self.best_loss) or math.isnan(loss))):   # 4x best, for any sign
             return {'stop_epoch': True, 'stop_training': True}
         return None
 
