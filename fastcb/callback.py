@@ -499,9 +499,8 @@ class CallbackHandler:
         trained, s['stop_epoch'] = s['stop_epoch'], False   # a validation batch: training's flag aside, for `on_epoch_end`
         self.dispatch('batch_end', self.met_plans['batch_end'])   # the metrics, then the callbacks: as `plans` orders them
         self._call('batch_end')
-        if s['stop_epoch']: return True   # a callback stopped the validation pass, as in fastai v1
-        s['stop_epoch'] = trained
-        return False
+        stopped, s['stop_epoch'] = s['stop_epoch'], trained   # a callback stopped the validation pass, as in fastai v1
+        return stopped
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
@@ -810,7 +809,7 @@ class TableBar(MasterBar):
 
 class SilentMasterBar(TableBar):
     "A master bar that shows nothing: for scripts, tests and benchmarks."
-    def write(self, line, table:bool=False)->None: pass
+    def write(self, line, table:bool=False)->None: "Write nothing: a silent fit shows no table."
 
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
@@ -877,15 +876,16 @@ def _check_batch(out, yb, failed:bool=False)->None:
                          f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
     if failed or out.shape == yb.shape: return
     if rows: wide = out.numel() == yb.numel()   # (bs, 1) against (bs,): mse_loss would compare each output with every target
-    else: wide = _broadcasts(out.shape, yb.shape)   # (4, 1) against (3,); not CTC's (T, bs, C) against (bs, S), which its loss takes so
+    else: wide = _broadcasts(out.shape, yb.shape)   # (1, 1) or (4, 1) against (3,); not CTC's (T, bs, C) against (bs, S), which its loss takes so
     if wide:
         warnings.warn(f"The model's output has shape {tuple(out.shape)} and the target {tuple(yb.shape)}: a loss comparing them element by element "
                       "broadcasts them to a bigger shape, and trains on the wrong loss. Give them one shape (e.g. squeeze the output), unless loss_func does")
 
 def _broadcasts(a:torch.Size, b:torch.Size)->bool:
-    "Do shapes `a` and `b` broadcast together to more elements than either has?"
-    try: return torch.broadcast_shapes(a, b).numel() > max(a.numel(), b.numel())
+    "Do shapes `a` and `b` broadcast together?"
+    try: torch.broadcast_shapes(a, b)
     except RuntimeError: return False
+    return True
 
 # %% ../nbs/02_callbacks.ipynb #fbf44dfa
 def _check_not_dataset(dl, where:str)->None:

@@ -30,7 +30,9 @@ class CheckpointCallback(LearnerCallback):
         self.every_batches, self.every_epoch, self.keep, self.ckpt_name = every_batches, every_epoch, keep, name
         self.cb_handler = None   # the fit's, while it runs
 
-    def state_dict(self)->None: return None   # nothing to resume: the position is the handler's
+    def state_dict(self)->None:
+        "None: nothing to resume, the position is the handler's."
+        return None
 
     def on_train_begin(self, cb_handler, **kwargs:Any)->None:
         self.cb_handler, self.last = cb_handler, None

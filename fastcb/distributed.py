@@ -216,7 +216,9 @@ class DistributedTrainer(LearnerCallback):
 class AgreeToStop(LearnerCallback):
     "Stop training on every rank when the callbacks of any rank stop it at the end of an epoch."
     order = 999  # after every callback that may set `stop_training`, before CheckpointCallback (1000) records it
-    def state_dict(self)->None: return None   # nothing to resume
+    def state_dict(self)->None:
+        "None: nothing to resume."
+        return None
     def on_epoch_end(self, stop_training:bool, **kwargs:Any)->Optional[dict]:
         "All-reduce `stop_training` with a max: one rank stopping stops them all."
         if not is_distributed(): return None

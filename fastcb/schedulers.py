@@ -10,8 +10,8 @@ import copy, math, warnings
 from typing import Any, Collection, Optional
 import numpy as np
 from torch import optim
-from .core import is_listy, _is_count, _check_num
-from .optimizer import _hps
+from .core import is_listy, listify, _is_count, _check_num
+from .optimizer import _hps, _check_rates
 from .callback import Callback, _refuse_learner, _len
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
@@ -125,6 +125,7 @@ class OneCycleScheduler(GeneralScheduler):
             except (TypeError, ValueError): raise TypeError(f"moms={moms!r}: each must be a number, or one per layer group") from None
             if not all(0 <= x < 1 for x in ms): raise ValueError(f"moms={moms!r}: a momentum (Adam's beta1) must be in [0, 1), such as 0.95 and 0.85")
         if isinstance(lr_max, slice): raise TypeError(f"OneCycleScheduler takes lr_max per layer group, not a slice: learn.lr_range({lr_max}) spreads it (fit_one_cycle does)")
+        _check_rates('lr_max', np.ravel(lr_max).tolist() if isinstance(lr_max, np.ndarray) else listify(lr_max))
         if isinstance(tot_epochs, float) and tot_epochs.is_integer(): tot_epochs = int(tot_epochs)
         if tot_epochs is not None and not _is_count(tot_epochs): raise ValueError(f"tot_epochs must be None or a positive int, got {tot_epochs!r}")
         self.lr_max, self.moms, self.div_factor, self.pct_start = lr_max, moms, div_factor, pct_start
