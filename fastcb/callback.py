@@ -63,9 +63,10 @@ class Callback:
     def state_dict(self)->Optional[dict]:
         "The state a checkpoint keeps: `get_state(minimal=False)`, a torch object (an LR scheduler, an `AveragedModel`) by its own `state_dict`, less other live objects (bars, functions)."
         st = self.get_state(minimal=False)
-        held = next((k for k, v in st.items() if _holds_state(v)), None)
-        if held: raise ValueError(f"{self.name}.{held} holds torch objects in a {type(st[held]).__name__}: a checkpoint saves the state of one that is an "
-                                  f"attribute of its own (self.sched = ...), so give each its attribute, or list {held!r} in exclude")
+        held = next((k for k, v in st.items() if _holds_live(v)), None)
+        if held: raise ValueError(f"{self.name}.{held} holds torch objects in a {type(st[held]).__name__}: a checkpoint would save copies, which a resume "
+                                  f"puts in place of the live ones. It saves the state of one with a state (an LR scheduler) that is an attribute of its own "
+                                  f"(self.sched = ...); list {held!r} in exclude if it holds references (parameters, param groups, dataloaders), made again in on_train_begin")
         return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in st.items() if _has_state(v) or not _is_live(v)}
 
     def load_state_dict(self, sd:dict)->None:
@@ -92,18 +93,19 @@ def _has_state(v)->bool:
     "Is `v` one of torch's objects that save and load their state (a module, an optimizer, an LR scheduler, a `GradScaler`)?"
     return isinstance(v, _torch_stateful)
 
-def _holds_state(v)->bool:
-    "Is `v` a list, tuple or dict holding a torch object with a state (which a checkpoint would pickle whole, not load into the live one)?"
+def _holds_live(v)->bool:
+    "Is `v` a list, tuple or dict holding a live torch object (with a state, a parameter, a param group, a dataloader), which a checkpoint would pickle as a copy? Or a param group itself?"
+    if isinstance(v, dict) and 'params' in v: return True   # `opt.param_groups[0]`
     items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
-    return any(map(_has_state, items))
+    return any(_has_state(o) or isinstance(o, (nn.Parameter, DataLoader)) or hasattr(o, 'train_dl') or (isinstance(o, dict) and 'params' in o) for o in items)
 
 def _hps(pgs:list)->list[dict]:
     "The hyper-parameters of param groups `pgs` (all but the params)."
     return [{k: v for k, v in pg.items() if k != 'params'} for pg in pgs]
 
 def _is_live(v)->bool:
-    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, what holds a model (a learner), or the data (a DataBunch, a dataloader)?"
-    return (callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
+    "Is `v` a live object rather than state: a module, optimizer, parameter, progress bar, callback, function, what holds a model (a learner), or the data (a DataBunch, a dataloader)?"
+    return (callable(v) or isinstance(v, nn.Parameter) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
             or hasattr(v, 'train_dl') or isinstance(getattr(v, 'dl', None), DataLoader))   # a DataBunch, a DeviceDataLoader
 
 def cb_order(cb:Callback)->int:
@@ -403,9 +405,16 @@ class CallbackHandler:
         bad = next((k for k in ('epoch', 'iteration', 'num_batch') if k in res and not _is_count(res[k], least=0)), None)
         if bad: raise TypeError(f"Callback {cb.name} returned {bad}={reprlib.repr(res[bad])} at on_{event}: {bad} is a count, an int >= 0")
         k = 'last_output' if event == 'loss_begin' else 'last_loss' if event == 'backward_begin' else None   # what the loop reads next
-        if k in res and (res[k] is None or (k == 'last_loss' and not isinstance(res[k], Tensor))):
-            raise TypeError(f"Callback {cb.name} returned {k}={reprlib.repr(res[k])} at on_{event}: the loop goes on with it, so return a tensor "
-                            f"(the {'loss, changed: last_loss * 2' if k == 'last_loss' else 'output, changed'}), or leave the key out")
+        if k in res and (res[k] is None or (k == 'last_loss' and not (isinstance(res[k], Tensor) and res[k].ndim == 0))):
+            got = f"a tensor of shape {tuple(res[k].shape)}" if isinstance(res[k], Tensor) else reprlib.repr(res[k])
+            raise TypeError(f"Callback {cb.name} returned {k}={got} at on_{event}: the loop goes on with it, so return "
+                            f"{'the loss, changed, as a scalar tensor: last_loss * 2, or a term reduced with .mean()' if k == 'last_loss' else 'a tensor (the output, changed)'}, or leave the key out")
+        if event == 'loss_begin' and 'last_target' in res:   # the loss takes the batch's target from `on_batch_begin`, the metrics would take this one
+            raise ValueError(f"Callback {cb.name} returned last_target at on_loss_begin, after the loss was given its target: change it at on_batch_begin "
+                             "(with last_input, as MixUp does), or take it into account in loss_func")
+        if 'last_metrics' in res and not isinstance(res['last_metrics'], (list, tuple)):
+            raise TypeError(f"Callback {cb.name} returned last_metrics={reprlib.repr(res['last_metrics'])} at on_{event}: return the list with your value "
+                            "added, {'last_metrics': last_metrics + [value]} (list.append returns None)")
         self.state.update(res)
 
     def show_order(self)->str:

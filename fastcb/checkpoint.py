@@ -35,8 +35,10 @@ class CheckpointCallback(LearnerCallback):
         return None
 
     def on_train_begin(self, cb_handler, **kwargs:Any)->None:
+        "Keep the fit's handler, and ask each callback for its state now: one that cannot be saved fails before the first epoch, not after it."
         self.cb_handler, self.last = cb_handler, None
         cb_handler.keep_rng = True   # mid-epoch checkpoints replay the epoch's shuffle from its start
+        cb_handler.cb_states()   # the callbacks' `state_dict` checks (live objects in a list...): the others started before this one (order 1000)
 
     def on_train_end(self, **kwargs:Any)->None:
         "Let the handler go: it holds the last batch, its output and loss."

@@ -174,19 +174,20 @@ class DistributedTrainer(LearnerCallback):
             self.no_sync = model.no_sync()
             self.no_sync.__enter__()
 
-    def on_step_end(self, skip_step:bool, num_batch:int, **kwargs:Any)->None:
-        "Note the batches that step; refuse a step on gradients that were not averaged."
-        if skip_step: return
+    def on_batch_end(self, train:bool, skip_step:bool, num_batch:int, last_target, **kwargs:Any)->None:
+        "Note a training batch that stepped (at its end: fp16's `MixedPrecision` steps at `on_step_end`, after this) and leave `no_sync`; count the validation items of this rank."
+        if not train: self.n_valid += _bs(last_target); return
+        try:
+            if not skip_step: self._stepped(num_batch)
+        finally: self._leave_no_sync()
+
+    def _stepped(self, num_batch:int)->None:
+        "Note that batch `num_batch` stepped; refuse a step on gradients that were not averaged."
         if self.steps is not None: self.steps.append(num_batch)
         if self.no_sync is not None:
             raise RuntimeError(f"The optimizer stepped on batch {num_batch}, whose gradients were not averaged across ranks "
                                f"(no_sync, as gradient accumulation over {self.n_step} batches stepped in the first epoch): "
                                f"the accumulation pattern changed")
-
-    def on_batch_end(self, train:bool, last_target, **kwargs:Any)->None:
-        "Leave `no_sync`; count the validation items of this rank."
-        if train: self._leave_no_sync()
-        else: self.n_valid += _bs(last_target)
 
     def on_epoch_end(self, last_metrics:list, model:nn.Module, num_batch:int, **kwargs:Any)->Optional[dict]:
         "Make the validation loss and metrics global: exact, weighted by each rank's number of items."

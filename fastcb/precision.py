@@ -99,13 +99,14 @@ class MixedPrecision(Callback):
         self.step_pending = True
         return {'skip_step': True}
 
-    def on_step_end(self, opt, **kwargs:Any)->None:
-        "Step through the scaler (skipped on overflow) and update the scale, counting skipped steps."
-        if not self.step_pending: return
+    def on_step_end(self, opt, **kwargs:Any)->Optional[dict]:
+        "Step through the scaler (skipped on overflow) and update the scale, counting skipped steps; then `skip_step` says the step was taken."
+        if not self.step_pending: return None
         self.scaler.step(opt)
         self.scaler.update()
         self.step_pending = False   # only now: a step that failed (out of memory...) leaves the scaler to be reset too
         self.skipped = self.skipped + (self.scaler.scale(self.one) < self.loss_scale)   # the scale falls only on a skipped step; counted on the device, no sync
+        return {'skip_step': False}   # for the callbacks after it (an average of the weights): the loop skipped its step, the scaler took it
 
     def on_train_end(self, **kwargs:Any)->None:
         "Make sure autocast is exited, whatever ended training, that the scaler forgets a step that never came, and the graph of a failed batch goes."
