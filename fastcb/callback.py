@@ -628,6 +628,8 @@ class CallbackHandler:
         pos = sd['position']
         if pos['epoch'] >= pos['n_epochs']: raise ValueError(f"The checkpoint was taken at the end of its fit (after epoch {pos['epoch'] - 1} of "
                                                              f"{pos['n_epochs']}): resuming would train nothing; to train on from it, start a new fit")
+        if pos['stop_training']: raise ValueError(f"The checkpoint was taken as a callback stopped its fit early (early stopping, after epoch {pos['epoch'] - 1} of "
+                                                  f"{pos['n_epochs']}): resuming would train nothing (is it an earlier fit's last one?); to train on from it, start a new fit")
 
     def _resume_callbacks(self, sd:dict)->None:
         "Restore the callbacks' states, after their `on_train_begin` (which starts them afresh), and the random state."
@@ -957,7 +959,7 @@ def fit(epochs:int, model:nn.Module, loss_fn:Callable, opt, data, callbacks:Coll
             cb_handler.on_train_begin(epochs, pbar=pbar, metrics=metrics, opt=opt, model=model, data=data)
             for epoch in pbar:
                 if epoch < cb_handler.state['epoch']: continue  # resumed past this epoch
-                if cb_handler.state['stop_training']: break     # resumed from a run that was stopping
+                if cb_handler.state['stop_training']: break     # a callback stopped it at on_train_begin
                 model.train()
                 cb_handler.set_dl(data.train_dl)
                 cb_handler.on_epoch_begin()

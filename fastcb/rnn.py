@@ -6,6 +6,7 @@ Docs: https://fastcb.github.io/fastcb/rnn.html.md"""
 
 # %% ../nbs/09_rnn.ipynb #3a5ef09f
 from __future__ import annotations
+import warnings
 from typing import Any
 from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
@@ -16,6 +17,10 @@ from .callback import Callback, _refuse_learner
 __all__ = ['RNNRegularizer']
 
 # %% ../nbs/09_rnn.ipynb #4aa89d08
+def _unwrap(model:nn.Module)->nn.Module:
+    "The model a `DataParallel` or `DistributedDataParallel` wraps, else `model`: the one with `reset`."
+    return model.module if isinstance(model, (nn.DataParallel, DistributedDataParallel)) else model
+
 def _last_layer(o)->Tensor:
     "The last layer's activations: `o` itself, or the last of a list of per-layer tensors."
     return o[-1] if isinstance(o, (list, tuple)) else o
@@ -29,10 +34,16 @@ class RNNRegularizer(Callback):
         _check_num('RNNRegularizer: alpha', alpha); _check_num('RNNRegularizer: beta', beta)   # a NaN turns every weight into NaN
         self.alpha, self.beta, self.raw_out, self.out = alpha, beta, None, None
 
+    def on_train_begin(self, model, cb_handler, **kwargs:Any)->None:
+        "Resuming inside an epoch, whose `on_epoch_begin` does not run again, reset the hidden state there, warning that the checkpoint did not keep it."
+        if not cb_handler.skip or not callable(getattr(_unwrap(model), 'reset', None)): return
+        warnings.warn("Resuming inside an epoch: the model's hidden state, carried from batch to batch, is not in the checkpoint, so the rest of "
+                      "the epoch starts from reset() and differs from the run that never stopped (a checkpoint at an epoch's end resumes exactly)")
+        _unwrap(model).reset()
+
     def on_epoch_begin(self, model, **kwargs:Any)->None:
         "Reset the hidden state of a model that keeps one between batches (it has `reset`), as fastai v1's `RNNTrainer` did."
-        if isinstance(model, (nn.DataParallel, DistributedDataParallel)): model = model.module   # the wrapped model's, when distributed
-        if callable(getattr(model, 'reset', None)): model.reset()
+        if callable(getattr(_unwrap(model), 'reset', None)): _unwrap(model).reset()
 
     def on_loss_begin(self, last_output, train:bool, **kwargs:Any)->dict:
         "Keep the final layer's raw and dropped-out activations (training only); the loss gets the output."
