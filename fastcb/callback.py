@@ -66,7 +66,7 @@ class Callback:
         held = next((k for k, v in st.items() if _holds_live(v)), None)
         if held: raise ValueError(f"{self.name}.{held} holds torch objects in a {type(st[held]).__name__}: a checkpoint would save copies, which a resume "
                                   f"puts in place of the live ones. It saves the state of one with a state (an LR scheduler) that is an attribute of its own "
-                                  f"(self.sched = ...); list {held!r} in exclude if it holds references (parameters, param groups, dataloaders), made again in on_train_begin")
+                                  f"(self.sched = ...); list {held!r} in exclude if it holds references (dataloaders), made again in on_train_begin")
         return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in st.items() if _has_state(v) or not _is_live(v)}
 
     def load_state_dict(self, sd:dict)->None:
@@ -88,29 +88,37 @@ class _TorchState(dict):
     "The `state_dict()` of a callback's attribute (a torch LR scheduler, an `AveragedModel`), as a checkpoint keeps it."
 
 _torch_stateful = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler)
+_live_types, _nested = (*_torch_stateful, DataLoader), (Tensor, list, tuple, dict)
 
 def _has_state(v)->bool:
     "Is `v` one of torch's objects that save and load their state (a module, an optimizer, an LR scheduler, a `GradScaler`)?"
     return isinstance(v, _torch_stateful)
 
 def _holds_live(v)->bool:
-    "Is `v` a list, tuple or dict holding a live torch object (with a state, a parameter, a param group, a dataloader), which a checkpoint would pickle as a copy? Or a param group itself?"
-    if isinstance(v, dict) and 'params' in v: return True   # `opt.param_groups[0]`
+    "Is `v` a list, tuple or dict holding a torch object with a state or a dataloader, which a checkpoint would pickle as a copy, not load into the live one?"
     items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
-    return any(_has_state(o) or isinstance(o, (nn.Parameter, DataLoader)) or hasattr(o, 'train_dl') or (isinstance(o, dict) and 'params' in o) for o in items)
+    return any(map(isinstance, items, repeat(_live_types)))   # a C loop: the Recorder's lists hold a number per batch
+
+def _holds_param(v, ids:set, depth:int=0)->bool:
+    "Does `v` hold a tensor whose `id` is in `ids` (the model's parameters): itself, or in lists, tuples or dicts, 4 deep (the optimizer's param groups)?"
+    if isinstance(v, Tensor): return id(v) in ids
+    if isinstance(v, dict): v = list(v.values())
+    elif not isinstance(v, (list, tuple)) or depth > 3: return False
+    if not any(map(isinstance, v, repeat(_nested))): return False   # numbers, strings: a C loop
+    return any(_holds_param(o, ids, depth + 1) for o in v)
 
 def _hps(pgs:list)->list[dict]:
     "The hyper-parameters of param groups `pgs` (all but the params)."
     return [{k: v for k, v in pg.items() if k != 'params'} for pg in pgs]
 
 def _is_live(v)->bool:
-    "Is `v` a live object rather than state: a module, optimizer, parameter, progress bar, callback, function, what holds a model (a learner), or the data (a DataBunch, a dataloader)?"
-    return (callable(v) or isinstance(v, nn.Parameter) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
+    "Is `v` a live object rather than state: a module, optimizer, progress bar, callback, function, what holds a model (a learner), or the data (a DataBunch, a dataloader)?"
+    return (callable(v) or hasattr(v, 'state_dict') or isinstance(v, (MasterBar, Callback, DataLoader)) or isinstance(getattr(v, 'model', None), nn.Module)
             or hasattr(v, 'train_dl') or isinstance(getattr(v, 'dl', None), DataLoader))   # a DataBunch, a DeviceDataLoader
 
 def cb_order(cb:Callback)->int:
-    "The `order` of `cb` (fastai v1's `_order` wins if a class sets it)."
-    return getattr(type(cb), '_order', cb.order)   # the class's: a `LearnerCallback` lacking it would go through its `__getattr__`
+    "The `order` of `cb` (fastai v1's `_order` wins if set)."
+    return getattr(cb, '_order', cb.order)
 
 # %% ../nbs/02_callbacks.ipynb #50034f8b
 class SmoothenValue:
@@ -405,7 +413,7 @@ class CallbackHandler:
         bad = next((k for k in ('epoch', 'iteration', 'num_batch') if k in res and not _is_count(res[k], least=0)), None)
         if bad: raise TypeError(f"Callback {cb.name} returned {bad}={reprlib.repr(res[bad])} at on_{event}: {bad} is a count, an int >= 0")
         k = 'last_output' if event == 'loss_begin' else 'last_loss' if event == 'backward_begin' else None   # what the loop reads next
-        if k in res and (res[k] is None or (k == 'last_loss' and not (isinstance(res[k], Tensor) and res[k].ndim == 0))):
+        if k in res and (res[k] is None or (k == 'last_loss' and not (isinstance(res[k], Tensor) and res[k].numel() == 1))):
             got = f"a tensor of shape {tuple(res[k].shape)}" if isinstance(res[k], Tensor) else reprlib.repr(res[k])
             raise TypeError(f"Callback {cb.name} returned {k}={got} at on_{event}: the loop goes on with it, so return "
                             f"{'the loss, changed, as a scalar tensor: last_loss * 2, or a term reduced with .mean()' if k == 'last_loss' else 'a tensor (the output, changed)'}, or leave the key out")
@@ -578,9 +586,19 @@ class CallbackHandler:
             seen[name] = seen.get(name, 0) + 1
         return res
 
-    def cb_states(self)->dict:
-        "Each callback's `state_dict()` (those that return None left out), keyed as in `keyed_callbacks`."
-        return {k: sd for k, cb in self.keyed_callbacks().items() if (sd := cb.state_dict()) is not None}
+    def cb_states(self, cbs:Optional[dict]=None)->dict:
+        "Each callback's `state_dict()` (those that return None left out), keyed as in `keyed_callbacks` (or of `cbs`, so keyed); refuse one holding the model's parameters."
+        model, res = self.state['model'], {}
+        ids = {id(p) for p in model.parameters()} if isinstance(model, nn.Module) else set()
+        for k, cb in (self.keyed_callbacks() if cbs is None else cbs).items():
+            sd = cb.state_dict()
+            if sd is None: continue
+            held = next((a for a, v in sd.items() if _holds_param(v, ids)), None)
+            if held: raise ValueError(f"{k}'s {held!r} holds the model's own parameters (a list of them, the optimizer's param groups): a checkpoint would "
+                                      f"save copies, which a resume puts in place of the live ones. List {held!r} in the callback's exclude, and take them "
+                                      "again in on_train_begin (a copy of its own, an average of the weights, is saved)")
+            res[k] = sd
+        return res
 
     def state_dict(self)->dict:
         "What resuming needs: the position, the smoothing, each callback's state, the random states now and at the epoch's start."
@@ -844,7 +862,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     if loss_func is None: return _detach(out), yb
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
     except Exception as e:
-        _check_batch(out, yb, failed=True)   # the usual cause, named
+        _note_batch(e, out, yb)   # the usual cause, named
         if isinstance(yb, (list, tuple)) and isinstance(e, TypeError):
             e.add_note(f"(fastcb calls loss_func(output, *target) when the target is a tuple or list: here {len(yb)} target arguments)")
         elif isinstance(out, (list, tuple, dict)) and isinstance(e, (TypeError, AttributeError)):   # cross_entropy, mse_loss
@@ -877,15 +895,25 @@ def _check_grad(loss:Tensor, model:nn.Module)->None:
     else: why = "it does not depend on a trainable parameter: does the model's forward detach its output (.detach(), .item(), torch.no_grad())?"
     raise ValueError(f"The loss does not require grad, so nothing can train: {why}")
 
-def _check_batch(out, yb, failed:bool=False)->None:
-    "Compare `out` with the target `yb` once the loss took them: if it `failed`, name another batch size as the cause; else warn about shapes an element-wise loss broadcasts."
+def _pair(out, yb)->Optional[tuple]:
+    "`out` and the first tensor of the target `yb`, if both are tensors with a batch dimension, and whether they have one row per item."
     yb = _first_tensor(yb)
-    if not (isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim): return
-    rows = out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())   # (bs*T, n_classes) against (bs, T): the loss flattens
-    if failed and not rows:
-        raise ValueError(f"The model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has "
-                         f"{yb.shape[0]} (shape {tuple(yb.shape)}): output and target must have the same first dimension")
-    if failed or out.shape == yb.shape: return
+    if not (isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim): return None
+    return out, yb, out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())   # (bs*T, n_classes) against (bs, T): the loss flattens
+
+def _note_batch(e:Exception, out, yb)->None:
+    "Note on `e`, raised by the loss, that `out` and the target `yb` have other batch sizes: the usual cause."
+    p = _pair(out, yb)
+    if p is None or p[2]: return
+    e.add_note(f"(fastcb: the model's output has batch size {p[0].shape[0]} (shape {tuple(p[0].shape)}) but the target has {p[1].shape[0]} "
+               f"(shape {tuple(p[1].shape)}): output and target must have the same first dimension, unless loss_func takes them otherwise)")
+
+def _check_batch(out, yb)->None:
+    "Warn about an output `out` and a target `yb` (that the loss took) which an element-wise loss broadcasts to a bigger shape."
+    p = _pair(out, yb)
+    if p is None: return
+    out, yb, rows = p
+    if out.shape == yb.shape: return
     if rows: wide = out.numel() == yb.numel()   # (bs, 1) against (bs,): mse_loss would compare each output with every target
     else: wide = _broadcasts(out.shape, yb.shape)   # (1, 1) or (4, 1) against (3,); not CTC's (T, bs, C) against (bs, S), which its loss takes so
     if wide:

@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Optional
 from .core import is_main_process, _is_count
+from .callback import Callback, cb_order
 from .learner import LearnerCallback, Learner, atomic_save, _model_file, _frozen, _check_file_name, _unsaveable
 
 # %% auto #0
@@ -38,7 +39,8 @@ class CheckpointCallback(LearnerCallback):
         "Keep the fit's handler, and ask each callback for its state now: one that cannot be saved fails before the first epoch, not after it."
         self.cb_handler, self.last = cb_handler, None
         cb_handler.keep_rng = True   # mid-epoch checkpoints replay the epoch's shuffle from its start
-        cb_handler.cb_states()   # the callbacks' `state_dict` checks (live objects in a list...): the others started before this one (order 1000)
+        early = {k: cb for k, cb in cb_handler.keyed_callbacks().items() if type(cb).state_dict is Callback.state_dict and cb_order(cb) < self.order}
+        cb_handler.cb_states(early)   # the default `state_dict`'s checks, for those that started: a custom one may need an epoch's state
 
     def on_train_end(self, **kwargs:Any)->None:
         "Let the handler go: it holds the last batch, its output and loss."

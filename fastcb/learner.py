@@ -15,7 +15,7 @@ from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
 from torch import nn, Tensor
-import matplotlib.pyplot as plt
+from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
@@ -330,6 +330,7 @@ def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if en
 
 def _new_fig(n:int=1)->tuple:
     "A figure of `n` plots side by side, 6x4 inches each, and its axes."
+    import matplotlib.pyplot as plt   # here, not at import: 0.15 s that a script or a worker that never plots does not pay
     return plt.subplots(1, n, figsize=(6*n, 4))
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
@@ -790,7 +791,7 @@ class _InputsAlone:
     "`dl` with each batch of inputs alone (`[xb]`: a `TensorDataset(x)`'s; or a tensor: a `DataLoader(x)`'s) given as `(xb, None)`: predictions need no targets."
     def __init__(self, dl): self.dl = dl
     def __len__(self)->int: return len(self.dl)
-    def __iter__(self): return ((b, None) if isinstance(b, Tensor) else (b[0], None) if isinstance(b, (list, tuple)) and len(b) == 1 else b for b in self.dl)
+    def __iter__(self): return ((b, None) if isinstance(b, (Tensor, PackedSequence)) else (b[0], None) if isinstance(b, (list, tuple)) and len(b) == 1 else b for b in self.dl)
     @property
     def dataset(self): return getattr(self.dl, 'dataset', None)   # one that is a callback takes part (`set_dl`)
 

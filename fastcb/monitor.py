@@ -12,7 +12,6 @@ from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
 from torch import nn, Tensor
-import matplotlib.pyplot as plt
 from fastprogress.fastprogress import IN_NOTEBOOK
 from .core import is_main_process, _is_count
 from .callback import Callback
@@ -195,8 +194,9 @@ class ActivationStats(LearnerCallback):
                                 "learn.model? or returned no tensor): their stats are NaN")
 
 # %% ../nbs/07_monitor.ipynb #4fdd4318
-def plot_history(rec:Recorder, fig:Optional[plt.Figure]=None)->plt.Figure:
-    "Plot the learning rate, momentum, and training and validation losses recorded by `rec` (on `fig` if given)."
+def plot_history(rec:Recorder, fig=None):   # no type hints: matplotlib's Figure is imported when plotting, not with fastcb
+    "Plot the learning rate, momentum, and training and validation losses recorded by `rec` (on `fig`, a matplotlib Figure, if given); return the figure."
+    import matplotlib.pyplot as plt   # here, not at import (notebook 05's `_new_fig`)
     if fig is None: fig = plt.figure(figsize=(12, 3.5))
     fig.clf()
     axs = fig.subplots(1, 3)
@@ -236,5 +236,7 @@ class ShowGraph(LearnerCallback):
 
     def on_train_end(self, **kwargs:Any)->None:
         "Release the figure (it stays available as `fig`)."
-        if self.fig is not None: plt.close(self.fig)
+        if self.fig is not None:
+            import matplotlib.pyplot as plt
+            plt.close(self.fig)
         self.handle = None

@@ -7,8 +7,8 @@ ORDER = ['core', 'optimizer', 'callback', 'annealing', 'schedulers', 'learner', 
          'checkpoint', 'distributed']   # notebook order
 
 def test_import_runs_no_code_and_needs_no_dev_packages():
-    "Importing `fastcb.all` defines things and trains nothing: no sklearn, nbdev or IPython gets imported (fastcore comes with fastprogress)."
-    code = "import sys, fastcb.all; print(sorted(m for m in ('sklearn', 'nbdev', 'IPython') if m in sys.modules))"
+    "Importing `fastcb.all` defines things and trains nothing: no sklearn, nbdev or IPython gets imported, nor pyplot (imported to plot) or a web stack."
+    code = "import sys, fastcb.all; print(sorted(m for m in ('sklearn', 'nbdev', 'IPython', 'matplotlib.pyplot', 'fasthtml') if m in sys.modules))"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == '[]', out
 
