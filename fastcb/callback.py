@@ -855,7 +855,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
 # %% ../nbs/02_callbacks.ipynb #a5cc6af4
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
-    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the batch sizes and the loss's shape."
+    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the loss's shape and the output against the target."
     if cb_handler is None: cb_handler = CallbackHandler()
     out = model(*xb) if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) else model(xb)   # several inputs, or one
     out = cb_handler.on_loss_begin(out)
