@@ -35,11 +35,11 @@ class RNNRegularizer(Callback):
         self.alpha, self.beta, self.raw_out, self.out = alpha, beta, None, None
 
     def on_train_begin(self, model, cb_handler, **kwargs:Any)->None:
-        "Resuming inside an epoch, whose `on_epoch_begin` does not run again, reset the hidden state there, warning that the checkpoint did not keep it."
-        if not cb_handler.skip or not callable(getattr(_unwrap(model), 'reset', None)): return
-        warnings.warn("Resuming inside an epoch: the model's hidden state, carried from batch to batch, is not in the checkpoint, so the rest of "
-                      "the epoch starts from reset() and differs from the run that never stopped (a checkpoint at an epoch's end resumes exactly)")
-        _unwrap(model).reset()
+        "Resuming inside an epoch (whose `on_epoch_begin` does not run again), warn that the checkpoint did not keep the model's hidden state."
+        if cb_handler.skip and callable(getattr(_unwrap(model), 'reset', None)):
+            warnings.warn("Resuming inside an epoch: the model's hidden state, carried from batch to batch, is not in the checkpoint. The epoch goes "
+                          "on from the state the model holds now: the interrupted run's (exact after a Ctrl-C in this process, which checkpoints "
+                          "where it stops), or a new model's. A checkpoint at an epoch's end resumes exactly")
 
     def on_epoch_begin(self, model, **kwargs:Any)->None:
         "Reset the hidden state of a model that keeps one between batches (it has `reset`), as fastai v1's `RNNTrainer` did."
