@@ -65,8 +65,8 @@ class Callback:
         st = self.get_state(minimal=False)
         held = next((k for k, v in st.items() if _holds_live(v)), None)
         if held: raise ValueError(f"{self.name}.{held} holds torch objects in a {type(st[held]).__name__}: a checkpoint would save copies, which a resume "
-                                  f"puts in place of the live ones. It saves the state of one with a state (an LR scheduler) that is an attribute of its own "
-                                  f"(self.sched = ...); list {held!r} in exclude if it holds references (dataloaders), made again in on_train_begin")
+                                  f"puts in place of the live ones. Give one with a state (an LR scheduler) an attribute of its own (self.sched = ...), "
+                                  f"whose state is saved and loaded into it; list {held!r} in exclude for references (dataloaders), made again in on_train_begin")
         return {k: (_TorchState(v.state_dict()) if _has_state(v) else v) for k,v in st.items() if _has_state(v) or not _is_live(v)}
 
     def load_state_dict(self, sd:dict)->None:
@@ -895,26 +895,26 @@ def _check_grad(loss:Tensor, model:nn.Module)->None:
     else: why = "it does not depend on a trainable parameter: does the model's forward detach its output (.detach(), .item(), torch.no_grad())?"
     raise ValueError(f"The loss does not require grad, so nothing can train: {why}")
 
-def _pair(out, yb)->Optional[tuple]:
-    "`out` and the first tensor of the target `yb`, if both are tensors with a batch dimension, and whether they have one row per item."
-    yb = _first_tensor(yb)
-    if not (isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim and yb.ndim): return None
-    return out, yb, out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())   # (bs*T, n_classes) against (bs, T): the loss flattens
+def _batched(out, yb)->bool:
+    "Are the output `out` and the target tensor `yb` both tensors with a batch dimension?"
+    return isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim > 0 and yb.ndim > 0
+
+def _row_each(out:Tensor, yb:Tensor)->bool:
+    "Has `out` one row per item of `yb`, or per element ((bs*T, n_classes) against (bs, T): the loss flattens)?"
+    return out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())
 
 def _note_batch(e:Exception, out, yb)->None:
     "Note on `e`, raised by the loss, that `out` and the target `yb` have other batch sizes: the usual cause."
-    p = _pair(out, yb)
-    if p is None or p[2]: return
-    e.add_note(f"(fastcb: the model's output has batch size {p[0].shape[0]} (shape {tuple(p[0].shape)}) but the target has {p[1].shape[0]} "
-               f"(shape {tuple(p[1].shape)}): output and target must have the same first dimension, unless loss_func takes them otherwise)")
+    yb = _first_tensor(yb)
+    if not _batched(out, yb) or _row_each(out, yb): return
+    e.add_note(f"(fastcb: the model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has {yb.shape[0]} "
+               f"(shape {tuple(yb.shape)}): output and target must have the same first dimension, unless loss_func takes them otherwise)")
 
 def _check_batch(out, yb)->None:
     "Warn about an output `out` and a target `yb` (that the loss took) which an element-wise loss broadcasts to a bigger shape."
-    p = _pair(out, yb)
-    if p is None: return
-    out, yb, rows = p
-    if out.shape == yb.shape: return
-    if rows: wide = out.numel() == yb.numel()   # (bs, 1) against (bs,): mse_loss would compare each output with every target
+    yb = _first_tensor(yb)
+    if not _batched(out, yb) or out.shape == yb.shape: return
+    if _row_each(out, yb): wide = out.numel() == yb.numel()   # (bs, 1) against (bs,): mse_loss would compare each output with every target
     else: wide = _broadcasts(out.shape, yb.shape)   # (1, 1) or (4, 1) against (3,); not CTC's (T, bs, C) against (bs, S), which its loss takes so
     if wide:
         warnings.warn(f"The model's output has shape {tuple(out.shape)} and the target {tuple(yb.shape)}: a loss comparing them element by element "

@@ -7,7 +7,7 @@ Docs: https://fastcb.github.io/fastcb/rnn.html.md"""
 # %% ../nbs/09_rnn.ipynb #3a5ef09f
 from __future__ import annotations
 import warnings
-from typing import Any
+from typing import Any, Callable, Optional
 from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
 from .core import _check_num
@@ -17,9 +17,10 @@ from .callback import Callback, _refuse_learner
 __all__ = ['RNNRegularizer']
 
 # %% ../nbs/09_rnn.ipynb #4aa89d08
-def _unwrap(model:nn.Module)->nn.Module:
-    "The model a `DataParallel` or `DistributedDataParallel` wraps, else `model`: the one with `reset`."
-    return model.module if isinstance(model, (nn.DataParallel, DistributedDataParallel)) else model
+def _reset_of(model:nn.Module)->Optional[Callable]:
+    "The `reset` of `model` (of the one a `DataParallel` or `DistributedDataParallel` wraps), clearing a hidden state kept between batches; None if none."
+    reset = getattr(model.module if isinstance(model, (nn.DataParallel, DistributedDataParallel)) else model, 'reset', None)
+    return reset if callable(reset) else None
 
 def _last_layer(o)->Tensor:
     "The last layer's activations: `o` itself, or the last of a list of per-layer tensors."
@@ -36,14 +37,15 @@ class RNNRegularizer(Callback):
 
     def on_train_begin(self, model, cb_handler, **kwargs:Any)->None:
         "Resuming inside an epoch (whose `on_epoch_begin` does not run again), warn that the checkpoint did not keep the model's hidden state."
-        if cb_handler.skip and callable(getattr(_unwrap(model), 'reset', None)):
+        if cb_handler.skip and _reset_of(model):
             warnings.warn("Resuming inside an epoch: the model's hidden state, carried from batch to batch, is not in the checkpoint. The epoch goes "
                           "on from the state the model holds now: the interrupted run's (exact after a Ctrl-C in this process, which checkpoints "
                           "where it stops), or a new model's. A checkpoint at an epoch's end resumes exactly")
 
     def on_epoch_begin(self, model, **kwargs:Any)->None:
         "Reset the hidden state of a model that keeps one between batches (it has `reset`), as fastai v1's `RNNTrainer` did."
-        if callable(getattr(_unwrap(model), 'reset', None)): _unwrap(model).reset()
+        reset = _reset_of(model)
+        if reset: reset()
 
     def on_loss_begin(self, last_output, train:bool, **kwargs:Any)->dict:
         "Keep the final layer's raw and dropped-out activations (training only); the loss gets the output."
