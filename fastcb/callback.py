@@ -6,7 +6,8 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
-import copy, difflib, dis, inspect, numbers, operator, random, reprlib, signal, sys, threading, warnings, weakref
+import copy, dataclasses, difflib, dis, inspect, numbers, operator, random, reprlib, signal, sys, threading, warnings, weakref
+from collections.abc import Mapping
 from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
@@ -79,7 +80,7 @@ class Callback:
             getattr(self, k).load_state_dict(dict(v))
 
     @property
-    def name(self)->str: return self.__dict__.get('name', type(self).__name__)
+    def name(self)->str: "The callback's name in messages and tables: its class's, unless set."; return self.__dict__.get('name', type(self).__name__)
     @name.setter
     def name(self, name:str): self.__dict__['name'] = name   # fastai v1 code sets it (`self.func, self.name = func, name`)
     def __repr__(self)->str: return self.name
@@ -407,7 +408,7 @@ class CallbackHandler:
         for k in res:
             if k not in self.state:
                 raise KeyError(f"Callback {cb.name} returned unknown state key '{k}' at on_{event}; valid keys: {', '.join(state_keys)}")
-            if k in _fixed_keys:
+            if k in _fixed_keys and res[k] is not self.state[k]:   # given back as it is: nothing replaced
                 raise ValueError(f"Callback {cb.name} returned '{k}' at on_{event}, but the fit's {', '.join(_fixed_keys)} cannot be "
                                  "replaced: change the object itself (e.g. set `data.train_dl`, or load the model's weights)")
         bad = next((k for k in ('epoch', 'iteration', 'num_batch') if k in res and not _is_count(res[k], least=0)), None)
@@ -417,10 +418,10 @@ class CallbackHandler:
             got = f"a tensor of shape {tuple(res[k].shape)}" if isinstance(res[k], Tensor) else reprlib.repr(res[k])
             raise TypeError(f"Callback {cb.name} returned {k}={got} at on_{event}: the loop goes on with it, so return "
                             f"{'the loss, changed, as a scalar tensor: last_loss * 2, or a term reduced with .mean()' if k == 'last_loss' else 'a tensor (the output, changed)'}, or leave the key out")
-        if event == 'loss_begin' and 'last_target' in res:   # the loss takes the batch's target from `on_batch_begin`, the metrics would take this one
+        if event == 'loss_begin' and 'last_target' in res and res['last_target'] is not self.state['last_target']:   # the loss takes the batch's target from `on_batch_begin`, the metrics would take this one
             raise ValueError(f"Callback {cb.name} returned last_target at on_loss_begin, after the loss was given its target: change it at on_batch_begin "
                              "(with last_input, as MixUp does), or take it into account in loss_func")
-        if 'last_metrics' in res and not isinstance(res['last_metrics'], (list, tuple)):
+        if 'last_metrics' in res and not isinstance(res['last_metrics'], (list, tuple)) and res['last_metrics'] is not self.state['last_metrics']:
             raise TypeError(f"Callback {cb.name} returned last_metrics={reprlib.repr(res['last_metrics'])} at on_{event}: return the list with your value "
                             "added, {'last_metrics': last_metrics + [value]} (list.append returns None)")
         self.state.update(res)
@@ -490,7 +491,8 @@ class CallbackHandler:
         "Handle gradient calculation on `loss`: keep it for the smoothing (see `_smooth`), then call the callbacks."
         s = self.state
         s['last_loss'] = loss
-        self.pending.append(loss.item() if loss.is_cpu else loss.detach())   # on a GPU, read later: no sync
+        if loss.is_cpu: self.pending.append(loss.item())
+        else: self._keep(loss.detach())   # on a GPU, read later: no sync
         self._call('backward_begin')
         return s['last_loss'], s['skip_bwd']
 
@@ -557,11 +559,17 @@ class CallbackHandler:
             if e is not main: main.add_note(f"(then {who} failed too: {type(e).__name__}: {e})")
         if main is not exception: raise main   # else the training error goes on, from `fit`
 
+    def _keep(self, loss:Tensor)->None:
+        "Keep the device tensor `loss` for `_smooth`, unread; join every 256 kept into one tensor (a long epoch would hold one per batch)."
+        self.pending.append(loss)
+        if len(self.pending) % 256 == 0: self.pending = [torch.cat([t.reshape(-1) for t in self.pending])]
+
     def _smooth(self)->None:
-        "Add the losses kept since the last call to the smoothing, read with `_floats`, and set `smooth_loss`."
+        "Add the losses kept since the last call to the smoothing (a GPU's read in one transfer), and set `smooth_loss`."
         ps, self.pending = self.pending, []
         if not ps: return
-        self.smooth_losses += self.smoothener.add_values(_floats(ps))
+        vals = torch.cat([t.reshape(-1) for t in ps]).float().tolist() if isinstance(ps[0], Tensor) else ps   # tensors (`_keep`), or numbers
+        self.smooth_losses += self.smoothener.add_values(vals)
         self.state['smooth_loss'] = self.smoothener.smooth
 
     def take_smooth_losses(self)->list[float]:
@@ -773,22 +781,39 @@ def _check_cb(cb)->Callback:
 
 # %% ../nbs/02_callbacks.ipynb #d00bed8a
 def _map_batch(f:Callable, o):
-    "`f` applied to each tensor of `o`: a tensor, or a tuple/list or dict of them (nested); anything else as it is."
+    "`f` applied to each tensor of `o`: a tensor, or a tuple/list, mapping or dataclass of them (nested), rebuilt as its type; anything else as it is."
+    if isinstance(o, Tensor): return f(o)
     if isinstance(o, PackedSequence):   # a namedtuple whose `batch_sizes` torch needs on the CPU: `f` (a move to the GPU) leaves it
         return o._replace(**{k: _map_batch(f, getattr(o, k)) for k in ('data', 'sorted_indices', 'unsorted_indices')})
     if isinstance(o, (list, tuple)): return _rebuild(o, [_map_batch(f, x) for x in o])
-    if isinstance(o, dict): return {k: _map_batch(f, v) for k, v in o.items()}
-    return f(o) if isinstance(o, Tensor) else o
+    parts = _parts(o)
+    return o if parts is None else _remake(o, {k: _map_batch(f, v) for k, v in parts.items()})
+
+def _parts(o)->Optional[dict]:
+    "The values of `o` by name if it is a mapping (a dict, HF's `ModelOutput` or `BatchEncoding`) or a dataclass instance, else None."
+    if isinstance(o, Mapping): return dict(o.items())
+    if dataclasses.is_dataclass(o) and not isinstance(o, type): return {f.name: getattr(o, f.name) for f in dataclasses.fields(o) if f.init}
+    return None
+
+def _remake(o, parts:dict):
+    "A mapping or dataclass of `o`'s type holding `parts` (a plain dict if `o` is a mapping that cannot be copied and set)."
+    if type(o) is dict: return parts
+    if not isinstance(o, Mapping): return dataclasses.replace(o, **parts)
+    try:
+        new = copy.copy(o)   # HF's `ModelOutput` refuses `update`, but takes items one by one
+        for k, v in parts.items(): new[k] = v
+    except TypeError: return parts   # read-only (`MappingProxyType`)
+    return new
 
 def _rebuild(o:list|tuple, items:list)->list|tuple:
     "A list or tuple of `o`'s type holding `items`: a namedtuple (as torch's `default_collate` keeps them) takes them one by one."
     return type(o)(*items) if hasattr(o, '_fields') else type(o)(items)
 
 def _first_tensor(o)->Optional[Tensor]:
-    "The first tensor of `o` (a tensor, or a tuple/list or dict of them), or None."
-    if isinstance(o, dict): o = list(o.values())
-    if isinstance(o, (list, tuple)): return _first_tensor(o[0]) if o else None
-    return o if isinstance(o, Tensor) else None
+    "The first tensor of `o` (a tensor, or a tuple/list, mapping or dataclass of them: the first part that holds one), or None."
+    if isinstance(o, Tensor): return o
+    if not isinstance(o, (list, tuple)): o = (_parts(o) or {}).values()
+    return next((t for t in map(_first_tensor, o) if t is not None), None)
 
 def _bs(yb)->int:
     "The batch size of the target `yb`: a tensor, or a tuple/list or dict of them."
@@ -874,8 +899,8 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
                          + ("squeeze it to 0 dimensions (loss.squeeze())" if isinstance(loss, Tensor) and loss.numel() == 1 else "reduce it (e.g. reduction='mean')"))
     if check: _check_batch(out, yb)
     if opt is not None:
+        if check and not cb_handler.state['skip_bwd']: _check_grad(loss, model)   # before the callbacks: a refused fit has logged nothing
         bwd_loss, skip_bwd = cb_handler.on_backward_begin(loss)   # as callbacks changed it: scaled, divided, regularised
-        if check and not skip_bwd: _check_grad(bwd_loss, model)
         if not skip_bwd: bwd_loss.backward()
         if not cb_handler.on_backward_end(): opt.step()
         if not cb_handler.on_step_end(): opt.zero_grad()
@@ -968,6 +993,20 @@ def _check_fit(epochs:int, model, opt, data, loss_func)->None:
         raise TypeError(f"fit's opt must be an optimizer (torch's, or an OptimWrapper), got {opt!r}: build it, e.g. torch.optim.SGD(model.parameters(), lr=0.1)")
     if not hasattr(data, 'train_dl'): raise TypeError(f"fit's data must hold train_dl (and valid_dl): a DataBunch(train_dl, valid_dl), got {type(data).__name__}")
     _check_loss_func(loss_func)
+    _check_loss_params(loss_func, opt)
+
+def _check_loss_params(loss_func, opt)->None:
+    "Warn about trainable parameters of `loss_func` (a module: a loss with learned weights) that `opt` does not hold: nothing would train them."
+    if not isinstance(loss_func, nn.Module): return
+    held = {id(p) for pg in getattr(opt, 'param_groups', []) for p in pg['params']}
+    left = [n for n, p in loss_func.named_parameters() if p.requires_grad and id(p) not in held]
+    if left: warnings.warn(f"loss_func ({type(loss_func).__name__}) has trainable parameters the optimizer does not hold, so they will not train: "
+                           f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}. Build the optimizer over them too (a Learner: "
+                           "layer_groups=[model, loss_func]), or freeze them (requires_grad_(False))")
+
+def _loss_module(f)->Optional[nn.Module]:
+    "`f` if it is a module with a state (a loss with learned weights): checkpoints and restores keep it beside the model's; else None."
+    return f if isinstance(f, nn.Module) and f.state_dict() else None
 
 def _check_loss_func(f)->None:
     "Refuse a loss function `f` that cannot be called as `f(output, target)`: a loss class, a name."

@@ -85,8 +85,9 @@ def reduce_weighted(vals:Sequence[Optional[float]], n:int)->list[Optional[float]
 # %% ../nbs/11_distributed.ipynb #05bb365c
 class DistributedModel(DistributedDataParallel):
     "`DistributedDataParallel` whose `state_dict` is its module's, so saves made while distributed load anywhere."
-    def state_dict(self, *args, **kwargs): return self.module.state_dict(*args, **kwargs)
+    def state_dict(self, *args, **kwargs): "The wrapped module's `state_dict`, without DDP's `module.` prefix."; return self.module.state_dict(*args, **kwargs)
     def load_state_dict(self, state_dict, strict:bool=True, assign:bool=False):
+        "Load `state_dict` into the wrapped module (`strict`, `assign` as torch's)."
         return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
 
 def unwrap_model(model:nn.Module)->nn.Module:

@@ -17,16 +17,16 @@ import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
-from .core import listify, camel2snake, _is_count, _check_num
+from .core import listify, camel2snake, _is_count, _check_num, _figure
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _rebuild, _len, _takes_learner, _check_not_dataset,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
-__all__ = ['default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch', 'digits_cnn', 'accuracy',
-           'error_rate', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save', 'Learner', 'load_callback',
-           'load_learner']
+__all__ = ['fit_one_cycle', 'lr_find', 'default_device', 'to_device', 'DeviceDataLoader', 'DataBunch', 'digits_databunch',
+           'digits_cnn', 'accuracy', 'error_rate', 'LearnerCallback', 'Recorder', 'GradientClipping', 'atomic_save',
+           'Learner', 'load_callback', 'load_learner']
 
 # %% ../nbs/05_learner.ipynb #3c749273
 def default_device()->torch.device:
@@ -44,7 +44,7 @@ class DeviceDataLoader:
     def __iter__(self):
         for b in self.dl: yield to_device(b, self.device)
     @property
-    def dataset(self): return self.dl.dataset
+    def dataset(self): "The dataset of the wrapped dataloader."; return self.dl.dataset
 
 _train_only = ('shuffle', 'sampler', 'batch_sampler', 'drop_last', 'generator')   # DataLoader options `DataBunch.create` gives the training set only
 
@@ -56,12 +56,12 @@ class DataBunch:
         self.path = Path(path)
 
     @property
-    def train_dl(self): return self._train_dl
+    def train_dl(self): "The training dataloader, moving its batches to `device`."; return self._train_dl
     @train_dl.setter
     def train_dl(self, dl): self._train_dl = self._checked(dl, 'train_dl')   # a callback swapping it mid-fit gets it moved too
 
     @property
-    def valid_dl(self): return self._valid_dl
+    def valid_dl(self): "The validation dataloader (None if there is no validation set), moving its batches to `device`."; return self._valid_dl
     @valid_dl.setter
     def valid_dl(self, dl): self._valid_dl = self._checked(dl, 'valid_dl')
 
@@ -185,7 +185,7 @@ class LearnerCallback(Callback):
                              "give the callback class another name")
         setattr(self.learn, name, self)
     @property
-    def cb_name(self)->str: return camel2snake(type(self).__name__)
+    def cb_name(self)->str: "The attribute of the learner this callback is set as: its class name in snake_case (`learn.recorder`)."; return camel2snake(type(self).__name__)
     def __getattr__(self, name:str):
         "Reached only for an attribute the callback lacks: if the learner has it, say so (fastai v1 forwarded it there)."
         if any(name in vars(k) for k in type(self).__mro__):   # a property that failed inside: raise its own error, not "no attribute"
@@ -328,16 +328,16 @@ class Recorder(LearnerCallback):
 # %% ../nbs/05_learner.ipynb #81e2908c
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
 
-def _new_fig(n:int=1)->tuple:
-    "A figure of `n` plots side by side, 6x4 inches each, and its axes."
-    import matplotlib.pyplot as plt   # here, not at import: 0.15 s that a script or a worker that never plots does not pay
-    return plt.subplots(1, n, figsize=(6*n, 4))
+def _new_fig(n:int=1, returned:bool=False)->tuple:
+    "A figure of `n` plots side by side, 6x4 inches each (`_figure`: pyplot's, unless `returned` where nothing shows it), and its axes."
+    fig = _figure((6*n, 4), returned)
+    return fig, fig.subplots(1, n)
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot learning rate (and momentum if `show_moms`) against iterations, but the first `skip_start` and last `skip_end`; the figure returned if `return_fig`."
     lrs = _skip(self.lrs, skip_start, skip_end)
     show_moms = show_moms and len(self.moms) > 0
-    fig, axs = _new_fig(2 if show_moms else 1)
+    fig, axs = _new_fig(2 if show_moms else 1, return_fig)
     ax = axs[0] if show_moms else axs
     ax.plot(range(skip_start, skip_start + len(lrs)), lrs); ax.set_xlabel('Iterations'); ax.set_ylabel('Learning Rate')
     if show_moms:
@@ -347,7 +347,7 @@ def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int
 
 def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot training and validation losses, but the first `skip_start` and last `skip_end` batches; the figure returned if `return_fig`."
-    fig, ax = _new_fig()
+    fig, ax = _new_fig(1, return_fig)
     losses = _skip(self.losses, skip_start, skip_end)
     ax.plot(range(skip_start + 1, skip_start + 1 + len(losses)), losses, label='Train')   # batch k's loss: k+1 processed
     val_iter = np.cumsum(self.nb_batches)
@@ -365,7 +365,7 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
     pts = [(x, m) for x, m in zip(np.cumsum(self.nb_batches), self.metrics) if skip_start < x <= last]   # a row per epoch, None where not computed
     if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
     n = len(self.metrics[0])
-    fig, axs = _new_fig(n)
+    fig, axs = _new_fig(n, return_fig)
     axs = [axs] if n == 1 else axs
     for i, ax in enumerate(axs):
         xy = [(x, m[i]) for x, m in pts if m[i] is not None]   # an epoch without validation has none
@@ -378,7 +378,7 @@ def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=Fals
     lrs = _skip(self.lrs, skip_start, skip_end)
     losses = _skip(self.losses, skip_start, skip_end)
     if len(losses) < 2: lrs, losses = self.lrs, self.losses   # too short a run to trim
-    fig, ax = _new_fig()
+    fig, ax = _new_fig(1, return_fig)
     ax.plot(lrs, losses); ax.set_ylabel('Loss'); ax.set_xlabel('Learning Rate'); ax.set_xscale('log')
     if suggestion:
         if len(losses) < 2: raise ValueError("Too few points for a suggestion: run lr_find with a larger num_it")
@@ -463,7 +463,7 @@ class Learner:
         return {k: v for k, v in vars(self).items() if k != 'fitting'}
 
     @property
-    def path(self)->Path: return self._path
+    def path(self)->Path: "The learner's folder: models go in `path/model_dir`, exports and logs in `path`."; return self._path
     @path.setter
     def path(self, path:str|Path): self._path = Path(path)   # a script's str too: saves, exports and logs join it with `/`
 
@@ -476,16 +476,21 @@ class Learner:
         _check_left_out(self.model, self.layer_groups)
         self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
 
+    def _fit_args(self, lr:float|slice, wd:Optional[float])->tuple:
+        "A fit's `lr` and `wd` (None: `self.wd`) checked and spread over the layer groups, and the optimizer they go into checked: before anything changes."
+        lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')
+        if self.opt is not None and not isinstance(self.opt, OptimWrapper):
+            raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
+                            "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
+        return lr, wd
+
     def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
         self._check_train(); self._check_idle('fit')
         keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
         if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
-        lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')   # both checked, slices spread
-        if self.opt is not None and not isinstance(self.opt, OptimWrapper):
-            raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
-                            "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
+        lr, wd = self._fit_args(lr, wd)
         kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
@@ -496,6 +501,7 @@ class Learner:
                 if by_hand: _check_holds(self.opt, self.model)   # or under it
                 if sd is None:   # a resume's optimizer state brings its own
                     self.opt.lr = lr
+                    for pg in self.opt.param_groups: pg.pop('initial_lr', None)   # a torch LR scheduler built in this fit starts from this lr, not the last fit's
                     if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
@@ -532,6 +538,7 @@ class Learner:
             raise ValueError("lr_find: the model has lazy parameters (nn.LazyLinear...) that no batch has shaped yet, so their state cannot be "
                              "kept and put back after the search: run one batch through the model first, e.g. learn.model(learn.data.one_batch()[0])")
         start_lr, end_lr = self.lr_range(start_lr), self.lr_range(end_lr)
+        self._fit_args(start_lr, wd)   # refused before its callbacks replace `learn.recorder`
         n = _len(self.data.train_dl)
         epochs = math.ceil(num_it / n) if n else num_it   # LRFinder stops the fit after num_it batches
         opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
@@ -577,6 +584,9 @@ class Learner:
             else: delattr(self, k)
         return [cb for cb in cbs if not cb.fit_only] + listify(callbacks)
 
+# %% ../nbs/05_learner.ipynb #a00b627d
+fit_one_cycle, lr_find = Learner.fit_one_cycle, Learner.lr_find   # fastai v1's spellings too: fit_one_cycle(learn, 5, 1e-2), lr_find(learn)
+
 # %% ../nbs/05_learner.ipynb #3df3b7ff
 def _check_learner_args(data, model, opt_func)->None:
     "Check the Learner's first arguments are what they should be, naming the one that is not."
@@ -599,17 +609,18 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
 def _weights(learn:Learner, resume:bool)->tuple:
-    "What a fit may change before its first step: the model's and optimizer's states if it `resume`s (copies), else the optimizer's hyper-parameters."
-    if learn.opt is None: return None, None, None
-    if not resume: return None, None, learn.opt.read_defaults()
-    return copy.deepcopy(learn.model.state_dict()), copy.deepcopy(learn.opt.state_dict()), None
+    "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters."
+    if learn.opt is None: return None, None, None, None
+    if not resume: return None, None, learn.opt.read_defaults(), None
+    return copy.deepcopy(learn.model.state_dict()), copy.deepcopy(learn.opt.state_dict()), None, copy.deepcopy(_loss_state(learn))
 
-def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None))->None:
-    "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model and optimizer states, or hyper-parameters."
+def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None, None))->None:
+    "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model, optimizer and loss states, or hyper-parameters."
     vars(learn).clear(); vars(learn).update(kept)
-    model_sd, opt_sd, hps = weights
+    model_sd, opt_sd, hps, loss_sd = weights
     if model_sd is not None: learn.model.load_state_dict(model_sd)
     if opt_sd is not None: learn.opt.load_state_dict(opt_sd)
+    if loss_sd is not None: learn.loss_func.load_state_dict(loss_sd)
     for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
 
 def _check_own(learn:Learner, cbs:list)->list:
@@ -681,7 +692,25 @@ def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     _check_file_name('save', name)
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
+    if _loss_state(self) is not None: state['loss_func'] = _loss_state(self)   # a loss with learned weights: they go with the model's
     return atomic_save(state, _model_file(self, name))
+
+def _loss_state(learn:Learner)->Optional[dict]:
+    "The state of `learn.loss_func` if it is a module that has one (a loss with learned weights), else None."
+    lf = _loss_module(learn.loss_func)
+    return None if lf is None else lf.state_dict()
+
+def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict])->Optional[dict]:
+    "The loss state `loss_sd` saved in `path` (None: the file has none) if it fits `learn.loss_func`; None, with a warning, if that has no state."
+    if loss_sd is None: return None
+    lf = _loss_module(learn.loss_func)
+    if lf is None:   # weights loaded for predictions, with a plain loss
+        warnings.warn(f"{path} holds the state of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without it")
+        return None
+    mine = lf.state_dict()
+    bad = sorted(set(mine) ^ set(loss_sd)) + [k for k in mine if k in loss_sd and not _fits(mine[k], loss_sd[k])]
+    if bad: raise ValueError(f"{path} was saved with another loss_func: its state does not fit learn.loss_func (mismatched: {', '.join(bad[:5])})")
+    return loss_sd
 
 def _read(path:Path, what:str, **kwargs)->Any:
     "`torch.load` the `what` at `path`, with errors that say what is wrong with the file."
@@ -729,15 +758,16 @@ def _uncompiled(names:list[str])->list[str]:
     return [n.removeprefix(_compiled) for n in names]
 
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
-             hint:str="to load the weights alone: with_opt=False")->None:
-    "Load `model_sd` (and `opt_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
-    model_sd = _check_model(self, path, model_sd, strict)
+             hint:str="to load the weights alone: with_opt=False", loss_sd:Optional[dict]=None)->None:
+    "Load `model_sd` (and `opt_sd`, `loss_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
+    model_sd, loss_sd = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
         except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
                                                  f"({hint})") from e
     self.model.load_state_dict(model_sd, strict=strict)
+    if loss_sd is not None: self.loss_func.load_state_dict(loss_sd)
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`; with `strict=False`, those whose names match (in their shapes)."
@@ -745,7 +775,7 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
     state = _read(path, 'saved model', map_location=device)
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
     if with_opt and 'opt' not in state: warnings.warn(f"{path} holds no optimizer state (saved with_opt=False, or before a fit): loaded the weights alone")
-    _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict)
+    _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict, loss_sd=state.get('loss_func'))
     return self
 
 Learner.save, Learner.load = _save, _load
@@ -800,8 +830,10 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
     return _one_pass(self, dl, callbacks, metrics)
 
 def _cat(xs:list):
-    "Concatenate the batches `xs` (tensors, or tuples/lists or dicts of them: several outputs or targets) on the CPU."
-    if isinstance(xs[0], dict): return {k: _cat([x[k] for x in xs]) for k in xs[0]}
+    "Concatenate the batches `xs` (tensors, or tuples/lists, mappings or dataclasses of them: several outputs or targets) on the CPU."
+    if all(x is None for x in xs): return None   # a part a model leaves out (a `ModelOutput`'s hidden states)
+    parts = _parts(xs[0])
+    if parts is not None: return _remake(xs[0], {k: _cat([_parts(x)[k] for x in xs]) for k in parts})
     if isinstance(xs[0], (list, tuple)):
         if not any(isinstance(o, (Tensor, list, tuple, dict)) for o in xs[0]): return [o for x in xs for o in x]   # a value per item (ids, file names)
         return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
@@ -899,7 +931,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
             raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "
                              "freeze the same layers as the run that saved it (learn.freeze(), freeze_to)")
         check(ck['handler'])
-    _restore(self, path, ck['model'], ck['opt'], hint="a resume needs the layer groups and optimizer of the run that saved it")
+    _restore(self, path, ck['model'], ck['opt'], hint="a resume needs the layer groups and optimizer of the run that saved it", loss_sd=ck.get('loss_func'))
     return ck['handler']
 
 Learner.checkpoints, Learner.load_checkpoint = _checkpoints, _load_checkpoint

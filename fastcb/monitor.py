@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import IN_NOTEBOOK
-from .core import is_main_process, _is_count
+from .core import is_main_process, _is_count, _figure
 from .callback import Callback
 from .learner import Learner, LearnerCallback, Recorder, _check_file_name
 
@@ -32,7 +32,7 @@ class CSVLogger(LearnerCallback):
         self.filename, self.append, self.file = filename, append, None
 
     @property
-    def path(self)->Path: return self.learn.path/f'{self.filename}.csv'
+    def path(self)->Path: "The CSV file written: `filename`.csv in the learner's `path`."; return self.learn.path/f'{self.filename}.csv'
 
     def read_logged_file(self)->list[dict]:
         "The rows of the log, as dicts keyed by column name."
@@ -196,8 +196,7 @@ class ActivationStats(LearnerCallback):
 # %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig=None):   # no type hints: matplotlib's Figure is imported when plotting, not with fastcb
     "Plot the learning rate, momentum, and training and validation losses recorded by `rec` (on `fig`, a matplotlib Figure, if given); return the figure."
-    import matplotlib.pyplot as plt   # here, not at import (notebook 05's `_new_fig`)
-    if fig is None: fig = plt.figure(figsize=(12, 3.5))
+    if fig is None: fig = _figure((12, 3.5))
     fig.clf()
     axs = fig.subplots(1, 3)
     axs[0].plot(rec.lrs); axs[0].set_ylabel('Learning rate')
@@ -220,7 +219,7 @@ class ShowGraph(LearnerCallback):
         self.fname, self.fig, self.handle = fname, None, None
 
     @property
-    def path(self)->Path: return Path(self.fname) if self.fname is not None else self.learn.path/'live_plot.png'
+    def path(self)->Path: "The PNG file the plot is saved to: `fname`, or live_plot.png in the learner's `path`."; return Path(self.fname) if self.fname is not None else self.learn.path/'live_plot.png'
 
     def on_epoch_end(self, **kwargs:Any)->None:
         "Redraw the plot."

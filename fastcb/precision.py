@@ -31,7 +31,7 @@ def _derives(loss:Tensor, src:Optional[Tensor], depth:int=8)->bool:
     return False
 
 def to_float(o):
-    "Cast the 16-bit floating tensors in `o` (a tensor, or a list/tuple/dict of them) to float32."
+    "Cast the 16-bit floating tensors in `o` (a tensor, or a list/tuple, mapping or dataclass of them) to float32."
     return _map_batch(lambda t: t.float() if t.dtype in _half_types else t, o)
 
 class MixedPrecision(Callback):

@@ -12,7 +12,7 @@ import numpy as np
 from torch import optim
 from .core import is_listy, listify, _is_count, _check_num
 from .optimizer import _hps, _check_rates
-from .callback import Callback, _refuse_learner, _len
+from .callback import Callback, _refuse_learner, _len, _loss_module
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
@@ -158,7 +158,7 @@ class OneCycleScheduler(GeneralScheduler):
 class LRFinder(Callback):
     "Explore lr from `start_lr` to `end_lr` over `num_it` iterations, then restore the model and optimizer."
     fit_only = True
-    exclude, not_min = ['model', 'opt'], ['model_state', 'opt_state', 'sched']   # the sweep's, not the settings `learn.export()` keeps
+    exclude, not_min = ['model', 'opt', 'loss'], ['model_state', 'opt_state', 'loss_state', 'sched']   # the sweep's, not the settings `learn.export()` keeps
     def __init__(self, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True):
         _refuse_learner(start_lr, type(self).__name__)
         if not _is_count(num_it): raise ValueError(f"num_it={num_it!r} must be a positive int: the number of iterations to explore")
@@ -167,11 +167,12 @@ class LRFinder(Callback):
             raise ValueError(f"Need 0 < start_lr < end_lr for an exponential sweep, got start_lr={start_lr}, end_lr={end_lr}")
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
 
-    def on_train_begin(self, model, opt, **kwargs:Any)->dict:
-        "Save the model and optimizer states, and start at `start_lr`."
+    def on_train_begin(self, model, opt, cb_handler=None, **kwargs:Any)->dict:
+        "Save the model's, the optimizer's and the loss module's (if it has one) states, and start at `start_lr`."
         _check_wrapped(opt, self)
-        self.model, self.opt = model, opt
+        self.model, self.opt, self.loss = model, opt, _loss_module(getattr(cb_handler, 'loss_func', None))   # a loss with learned weights trains too
         self.model_state, self.opt_state = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+        self.loss_state = None if self.loss is None else copy.deepcopy(self.loss.state_dict())
         self.sched = Scheduler((self.start_lr, self.end_lr), self.num_it, annealing_exp)
         self.opt.lr, self.best_loss = self.sched.start, math.inf
         return {'skip_validate': True}
@@ -187,6 +188,7 @@ class LRFinder(Callback):
         return None
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Put the model and optimizer back as they were."
+        "Put the model, the optimizer and the loss module back as they were."
         self.model.load_state_dict(self.model_state)
         self.opt.load_state_dict(self.opt_state)
+        if self.loss is not None: self.loss.load_state_dict(self.loss_state)
