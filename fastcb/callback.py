@@ -7,6 +7,7 @@ Docs: https://fastcb.github.io/fastcb/callbacks.html.md"""
 # %% ../nbs/02_callbacks.ipynb #adbdb154
 from __future__ import annotations
 import copy, dataclasses, difflib, dis, inspect, numbers, operator, random, reprlib, signal, sys, threading, warnings, weakref
+from collections import UserDict
 from collections.abc import Mapping
 from itertools import repeat
 from types import FunctionType, MethodType
@@ -142,6 +143,13 @@ class SmoothenValue:
         return res
 
 # %% ../nbs/02_callbacks.ipynb #082c2280
+def _loss_values(ps:list)->list[float]:
+    "The training losses the handler kept: numbers (the CPU's, read at once), or a GPU's tensors (some joined), read in one transfer."
+    tensors = list(map(isinstance, ps, repeat(Tensor)))   # a loop in C: on the CPU, an epoch's numbers
+    if not any(tensors): return ps
+    if all(tensors): return torch.cat([t.reshape(-1) for t in ps]).float().tolist()
+    return [v for p in ps for v in (p.reshape(-1).tolist() if isinstance(p, Tensor) else [p])]   # a loss that came back on the CPU in a GPU fit
+
 def _floats(ts:list)->list[float]:
     "The values of `ts`, numbers or one-element tensors: in one transfer if all are tensors on a GPU, else one by one."
     if isinstance(ts[0], Tensor) and not ts[0].is_cpu and all(isinstance(t, Tensor) for t in ts):
@@ -561,15 +569,15 @@ class CallbackHandler:
 
     def _keep(self, loss:Tensor)->None:
         "Keep the device tensor `loss` for `_smooth`, unread; join every 256 kept into one tensor (a long epoch would hold one per batch)."
-        self.pending.append(loss)
-        if len(self.pending) % 256 == 0: self.pending = [torch.cat([t.reshape(-1) for t in self.pending])]
+        ps = self.pending
+        ps.append(loss)
+        if len(ps) % 256 == 0 and all(map(isinstance, ps, repeat(Tensor))): self.pending = [torch.cat([t.reshape(-1) for t in ps])]
 
     def _smooth(self)->None:
         "Add the losses kept since the last call to the smoothing (a GPU's read in one transfer), and set `smooth_loss`."
         ps, self.pending = self.pending, []
         if not ps: return
-        vals = torch.cat([t.reshape(-1) for t in ps]).float().tolist() if isinstance(ps[0], Tensor) else ps   # tensors (`_keep`), or numbers
-        self.smooth_losses += self.smoothener.add_values(vals)
+        self.smooth_losses += self.smoothener.add_values(_loss_values(ps))
         self.state['smooth_loss'] = self.smoothener.smooth
 
     def take_smooth_losses(self)->list[float]:
@@ -792,17 +800,17 @@ def _map_batch(f:Callable, o):
 def _parts(o)->Optional[dict]:
     "The values of `o` by name if it is a mapping (a dict, HF's `ModelOutput` or `BatchEncoding`) or a dataclass instance, else None."
     if isinstance(o, Mapping): return dict(o.items())
-    if dataclasses.is_dataclass(o) and not isinstance(o, type): return {f.name: getattr(o, f.name) for f in dataclasses.fields(o) if f.init}
+    if dataclasses.is_dataclass(o) and not isinstance(o, type): return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
     return None
 
 def _remake(o, parts:dict):
-    "A mapping or dataclass of `o`'s type holding `parts` (a plain dict if `o` is a mapping that cannot be copied and set)."
-    if type(o) is dict: return parts
-    if not isinstance(o, Mapping): return dataclasses.replace(o, **parts)
-    try:
-        new = copy.copy(o)   # HF's `ModelOutput` refuses `update`, but takes items one by one
-        for k, v in parts.items(): new[k] = v
-    except TypeError: return parts   # read-only (`MappingProxyType`)
+    "A copy of `o` holding `parts`: of its type for a dict subclass, a `UserDict` or a dataclass; a plain dict for other mappings."
+    mapping = isinstance(o, Mapping)
+    if type(o) is dict or (mapping and not isinstance(o, (dict, UserDict))): return parts   # another mapping may share its items with its copies
+    new = copy.copy(o)   # runs no __init__ (a dataclass's __post_init__ again); a dict subclass's or a UserDict's items are the copy's own
+    for k, v in parts.items():
+        if mapping: new[k] = v   # HF's `ModelOutput` refuses `update`, but takes items one by one
+        else: object.__setattr__(new, k, v)   # a frozen dataclass too
     return new
 
 def _rebuild(o:list|tuple, items:list)->list|tuple:
@@ -899,8 +907,8 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
                          + ("squeeze it to 0 dimensions (loss.squeeze())" if isinstance(loss, Tensor) and loss.numel() == 1 else "reduce it (e.g. reduction='mean')"))
     if check: _check_batch(out, yb)
     if opt is not None:
-        if check and not cb_handler.state['skip_bwd']: _check_grad(loss, model)   # before the callbacks: a refused fit has logged nothing
         bwd_loss, skip_bwd = cb_handler.on_backward_begin(loss)   # as callbacks changed it: scaled, divided, regularised
+        if check and not skip_bwd: _check_grad(bwd_loss, model)
         if not skip_bwd: bwd_loss.backward()
         if not cb_handler.on_backward_end(): opt.step()
         if not cb_handler.on_step_end(): opt.zero_grad()
@@ -911,6 +919,9 @@ def _detach(o):
     "`o` (a tensor, or a tuple/list or dict of them: a model with several outputs) detached."
     return _map_batch(Tensor.detach, o)
 
+class _CannotTrain(ValueError):
+    "The first batch's loss cannot train anything: the fit is refused before its first step (a Learner then keeps its last fit's history)."
+
 def _check_grad(loss:Tensor, model:nn.Module)->None:
     "Refuse to backpropagate a `loss` no trainable parameter takes part in, naming the likely cause, rather than torch's error inside `backward`."
     if loss.requires_grad: return
@@ -918,7 +929,7 @@ def _check_grad(loss:Tensor, model:nn.Module)->None:
         why = "every parameter of the model is frozen (requires_grad off): unfreeze some, e.g. learn.unfreeze(), or freeze_to a layer group that has parameters"
     elif not torch.is_grad_enabled(): why = "the fit runs under torch.no_grad() (or inference_mode)"
     else: why = "it does not depend on a trainable parameter: does the model's forward detach its output (.detach(), .item(), torch.no_grad())?"
-    raise ValueError(f"The loss does not require grad, so nothing can train: {why}")
+    raise _CannotTrain(f"The loss does not require grad, so nothing can train: {why}")
 
 def _batched(out, yb)->bool:
     "Are the output `out` and the target tensor `yb` both tensors with a batch dimension?"
@@ -1005,8 +1016,8 @@ def _check_loss_params(loss_func, opt)->None:
                            "layer_groups=[model, loss_func]), or freeze them (requires_grad_(False))")
 
 def _loss_module(f)->Optional[nn.Module]:
-    "`f` if it is a module with a state (a loss with learned weights): checkpoints and restores keep it beside the model's; else None."
-    return f if isinstance(f, nn.Module) and f.state_dict() else None
+    "`f` if it is a module with parameters (a loss with learned weights): checkpoints and restores keep them beside the model's; else None."
+    return f if isinstance(f, nn.Module) and next(f.parameters(), None) is not None else None
 
 def _check_loss_func(f)->None:
     "Refuse a loss function `f` that cannot be called as `f(output, target)`: a loss class, a name."

@@ -57,18 +57,6 @@ def even_mults(start:float, stop:float, n:int)->list[float]:
     mult = (stop/start) ** (1/(n-1))
     return [start * mult**i for i in range(n)]
 
-# %% ../nbs/00_core.ipynb #4ce737af
-_headless = ('agg', 'cairo', 'pdf', 'pgf', 'ps', 'svg', 'template')   # matplotlib's backends that draw to files only
-
-def _figure(figsize:tuple, returned:bool=True):
-    "A matplotlib figure `figsize` inches big: one pyplot does not hold if it is `returned` and nothing can show it (a headless backend), else pyplot's."
-    import matplotlib   # here, not at import: with pyplot, 0.15 s that a fit without plots never pays
-    if returned and matplotlib.get_backend().lower() in _headless:
-        from matplotlib.figure import Figure
-        return Figure(figsize=figsize)
-    import matplotlib.pyplot as plt
-    return plt.figure(figsize=figsize)
-
 # %% ../nbs/00_core.ipynb #2e017f23
 def is_distributed()->bool:
     "`True` inside an initialised `torch.distributed` process group (a torch built without it has none)."

@@ -130,6 +130,13 @@ def _shuffles(sampler:Sampler)->bool:
                      f"DistributedSampler (shuffling each item once per epoch): build it with shuffle=True or shuffle=False")
 
 # %% ../nbs/11_distributed.ipynb #66b3e1ce
+def _check_loss_shared(loss_func, model:nn.Module)->None:
+    "Refuse a `loss_func` with trainable parameters of its own (not `model`'s): DDP averages the gradients of the model's alone."
+    mine = {id(p) for p in model.parameters()}
+    own = [n for n, p in loss_func.named_parameters() if p.requires_grad and id(p) not in mine] if isinstance(loss_func, nn.Module) else []
+    if own: raise ValueError(f"DistributedTrainer: loss_func has trainable parameters ({', '.join(own[:5])}) whose gradients DDP does not average "
+                             "across ranks, so each rank would train its own: make them part of the model, or freeze them")
+
 class DistributedTrainer(LearnerCallback):
     "Train `learn` data-parallel with DDP in every process of a torchrun launch; `seed` shuffles the training shards."
     order = -15  # after the metrics (always first) append the shard's values, before the Recorder and trackers read them
@@ -140,6 +147,7 @@ class DistributedTrainer(LearnerCallback):
             raise RuntimeError("DistributedTrainer needs a process group: call learn.to_distributed() in a torchrun launch")
         self.seed, self.ddp_kwargs = seed, ddp_kwargs
         self.module = unwrap_model(learn.model)
+        _check_loss_shared(getattr(learn, 'loss_func', None), self.module)
         if not isinstance(learn.model, DistributedDataParallel): learn.model = self._wrap(self.module)
         self.no_sync, self.old_dls = None, None
 

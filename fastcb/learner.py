@@ -17,9 +17,9 @@ import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
-from .core import listify, camel2snake, _is_count, _check_num, _figure
+from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _takes_learner, _check_not_dataset,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -328,16 +328,16 @@ class Recorder(LearnerCallback):
 # %% ../nbs/05_learner.ipynb #81e2908c
 def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
 
-def _new_fig(n:int=1, returned:bool=False)->tuple:
-    "A figure of `n` plots side by side, 6x4 inches each (`_figure`: pyplot's, unless `returned` where nothing shows it), and its axes."
-    fig = _figure((6*n, 4), returned)
-    return fig, fig.subplots(1, n)
+def _new_fig(n:int=1)->tuple:
+    "A figure of `n` plots side by side, 6x4 inches each, and its axes."
+    import matplotlib.pyplot as plt   # here, not at import: 0.15 s that a script or a worker that never plots does not pay
+    return plt.subplots(1, n, figsize=(6*n, 4))
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot learning rate (and momentum if `show_moms`) against iterations, but the first `skip_start` and last `skip_end`; the figure returned if `return_fig`."
     lrs = _skip(self.lrs, skip_start, skip_end)
     show_moms = show_moms and len(self.moms) > 0
-    fig, axs = _new_fig(2 if show_moms else 1, return_fig)
+    fig, axs = _new_fig(2 if show_moms else 1)
     ax = axs[0] if show_moms else axs
     ax.plot(range(skip_start, skip_start + len(lrs)), lrs); ax.set_xlabel('Iterations'); ax.set_ylabel('Learning Rate')
     if show_moms:
@@ -347,7 +347,7 @@ def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int
 
 def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot training and validation losses, but the first `skip_start` and last `skip_end` batches; the figure returned if `return_fig`."
-    fig, ax = _new_fig(1, return_fig)
+    fig, ax = _new_fig()
     losses = _skip(self.losses, skip_start, skip_end)
     ax.plot(range(skip_start + 1, skip_start + 1 + len(losses)), losses, label='Train')   # batch k's loss: k+1 processed
     val_iter = np.cumsum(self.nb_batches)
@@ -365,7 +365,7 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
     pts = [(x, m) for x, m in zip(np.cumsum(self.nb_batches), self.metrics) if skip_start < x <= last]   # a row per epoch, None where not computed
     if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
     n = len(self.metrics[0])
-    fig, axs = _new_fig(n, return_fig)
+    fig, axs = _new_fig(n)
     axs = [axs] if n == 1 else axs
     for i, ax in enumerate(axs):
         xy = [(x, m[i]) for x, m in pts if m[i] is not None]   # an epoch without validation has none
@@ -378,7 +378,7 @@ def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=Fals
     lrs = _skip(self.lrs, skip_start, skip_end)
     losses = _skip(self.losses, skip_start, skip_end)
     if len(losses) < 2: lrs, losses = self.lrs, self.losses   # too short a run to trim
-    fig, ax = _new_fig(1, return_fig)
+    fig, ax = _new_fig()
     ax.plot(lrs, losses); ax.set_ylabel('Loss'); ax.set_xlabel('Learning Rate'); ax.set_xscale('log')
     if suggestion:
         if len(losses) < 2: raise ValueError("Too few points for a suggestion: run lr_find with a larger num_it")
@@ -491,7 +491,7 @@ class Learner:
         keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
         if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
         lr, wd = self._fit_args(lr, wd)
-        kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
+        kept, starts = dict(vars(self)), _lr_starts(self.opt)   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
             if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
@@ -501,7 +501,6 @@ class Learner:
                 if by_hand: _check_holds(self.opt, self.model)   # or under it
                 if sd is None:   # a resume's optimizer state brings its own
                     self.opt.lr = lr
-                    for pg in self.opt.param_groups: pg.pop('initial_lr', None)   # a torch LR scheduler built in this fit starts from this lr, not the last fit's
                     if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
@@ -512,13 +511,15 @@ class Learner:
         try:
             self.fitting = True
             fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
-        except BaseException:
+        except BaseException as e:
             rec = getattr(self, 'recorder', None)   # it logs an lr at each step and a row at each epoch's end: none beyond the checkpoint's,
             saved = {} if state is None else state['callbacks'].get('Recorder.0', {})   # the fit did nothing worth keeping
-            if rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', [])):
-                _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor...
+            nothing = rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', []))
+            if nothing or isinstance(e, _CannotTrain): _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor, a frozen model...
             raise
-        finally: self.fitting = False
+        finally:
+            self.fitting = False
+            _drop_lr_starts(self.opt, starts)
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
                       pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
@@ -608,6 +609,15 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
     if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
+def _lr_starts(opt:Optional[OptimWrapper])->set:
+    "The param groups of `opt` (their ids) that hold the `initial_lr` of a torch LR scheduler."
+    return set() if opt is None else {id(pg) for pg in opt.param_groups if 'initial_lr' in pg}
+
+def _drop_lr_starts(opt:Optional[OptimWrapper], before:set)->None:
+    "Drop the `initial_lr` that torch LR schedulers put in `opt`'s param groups during a fit (groups not in `before`): the next fit's start from its own lr."
+    for pg in [] if opt is None else opt.param_groups:
+        if id(pg) not in before: pg.pop('initial_lr', None)
+
 def _weights(learn:Learner, resume:bool)->tuple:
     "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters."
     if learn.opt is None: return None, None, None, None
@@ -620,7 +630,7 @@ def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None, None))-
     model_sd, opt_sd, hps, loss_sd = weights
     if model_sd is not None: learn.model.load_state_dict(model_sd)
     if opt_sd is not None: learn.opt.load_state_dict(opt_sd)
-    if loss_sd is not None: learn.loss_func.load_state_dict(loss_sd)
+    if loss_sd is not None: learn.loss_func.load_state_dict(loss_sd, strict=False)
     for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
 
 def _check_own(learn:Learner, cbs:list)->list:
@@ -696,21 +706,25 @@ def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     return atomic_save(state, _model_file(self, name))
 
 def _loss_state(learn:Learner)->Optional[dict]:
-    "The state of `learn.loss_func` if it is a module that has one (a loss with learned weights), else None."
+    "The parameters of `learn.loss_func` if it is a module that has some (a loss with learned weights; its buffers, a class weighting, are settings), else None."
     lf = _loss_module(learn.loss_func)
-    return None if lf is None else lf.state_dict()
+    if lf is None: return None
+    names = {n for n, _ in lf.named_parameters()}
+    return {k: v for k, v in lf.state_dict().items() if k in names}
 
-def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict])->Optional[dict]:
-    "The loss state `loss_sd` saved in `path` (None: the file has none) if it fits `learn.loss_func`; None, with a warning, if that has no state."
+def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict], strict:bool=True)->Optional[dict]:
+    "The loss parameters `loss_sd` saved in `path` (None: the file has none) if they fit `learn.loss_func`, else None with a warning (or an error if `strict`)."
     if loss_sd is None: return None
-    lf = _loss_module(learn.loss_func)
-    if lf is None:   # weights loaded for predictions, with a plain loss
-        warnings.warn(f"{path} holds the state of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without it")
+    mine = _loss_state(learn)
+    if mine is None:   # weights loaded for predictions, with a plain loss
+        warnings.warn(f"{path} holds the parameters of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without them")
         return None
-    mine = lf.state_dict()
     bad = sorted(set(mine) ^ set(loss_sd)) + [k for k in mine if k in loss_sd and not _fits(mine[k], loss_sd[k])]
-    if bad: raise ValueError(f"{path} was saved with another loss_func: its state does not fit learn.loss_func (mismatched: {', '.join(bad[:5])})")
-    return loss_sd
+    if not bad: return loss_sd
+    msg = f"{path} was saved with another loss_func: its parameters do not fit learn.loss_func's (mismatched: {', '.join(bad[:5])})"
+    if strict: raise ValueError(msg)
+    warnings.warn(f"{msg}: loaded the rest without them")   # strict=False: what fits, as for the model
+    return None
 
 def _read(path:Path, what:str, **kwargs)->Any:
     "`torch.load` the `what` at `path`, with errors that say what is wrong with the file."
@@ -760,14 +774,14 @@ def _uncompiled(names:list[str])->list[str]:
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False", loss_sd:Optional[dict]=None)->None:
     "Load `model_sd` (and `opt_sd`, `loss_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
-    model_sd, loss_sd = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd)
+    model_sd, loss_sd = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
         except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
                                                  f"({hint})") from e
     self.model.load_state_dict(model_sd, strict=strict)
-    if loss_sd is not None: self.loss_func.load_state_dict(loss_sd)
+    if loss_sd is not None: self.loss_func.load_state_dict(loss_sd, strict=False)   # its parameters: the buffers are settings
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`; with `strict=False`, those whose names match (in their shapes)."
@@ -835,7 +849,7 @@ def _cat(xs:list):
     parts = _parts(xs[0])
     if parts is not None: return _remake(xs[0], {k: _cat([_parts(x)[k] for x in xs]) for k in parts})
     if isinstance(xs[0], (list, tuple)):
-        if not any(isinstance(o, (Tensor, list, tuple, dict)) for o in xs[0]): return [o for x in xs for o in x]   # a value per item (ids, file names)
+        if not any(isinstance(o, (Tensor, list, tuple)) or _parts(o) is not None for o in xs[0]): return [o for x in xs for o in x]   # a value per item (ids, file names)
         return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
     if all(isinstance(x, Tensor) and x.ndim == 0 for x in xs): return torch.stack(xs).cpu()   # a value per batch (a model's auxiliary loss)
     try: return torch.cat(xs).cpu()

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import IN_NOTEBOOK
-from .core import is_main_process, _is_count, _figure
+from .core import is_main_process, _is_count
 from .callback import Callback
 from .learner import Learner, LearnerCallback, Recorder, _check_file_name
 
@@ -196,7 +196,8 @@ class ActivationStats(LearnerCallback):
 # %% ../nbs/07_monitor.ipynb #4fdd4318
 def plot_history(rec:Recorder, fig=None):   # no type hints: matplotlib's Figure is imported when plotting, not with fastcb
     "Plot the learning rate, momentum, and training and validation losses recorded by `rec` (on `fig`, a matplotlib Figure, if given); return the figure."
-    if fig is None: fig = _figure((12, 3.5))
+    import matplotlib.pyplot as plt   # here, not at import (notebook 05's `_new_fig`)
+    if fig is None: fig = plt.figure(figsize=(12, 3.5))
     fig.clf()
     axs = fig.subplots(1, 3)
     axs[0].plot(rec.lrs); axs[0].set_ylabel('Learning rate')

@@ -143,12 +143,6 @@ def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
     return list(layer_groups) if isinstance(layer_groups, (list, tuple, nn.ModuleList)) else [layer_groups]
 
 # %% ../nbs/01_optimizer.ipynb #72554982
-def _warn_bn_wd(opt:optim.Optimizer)->None:
-    "Warn that `bn_wd=False` spares nothing in `opt` if its param groups were made by hand: only `create` puts a layer group's norm params in a group of their own."
-    if not any('norm_group' in pg for pg in opt.param_groups):
-        warnings.warn("bn_wd=False spares only the norm param groups OptimWrapper.create makes: this optimizer's groups were made by hand, so its norm "
-                      "layers' params decay like the others. Give them a param group with weight_decay=0, or build it with OptimWrapper.create")
-
 def _read_hp(ow, j:int, k:str): return ow.opt.param_groups[j][k]   # `ow.opt`: a callback may swap it
 def _read_hp_item(ow, j:int, k:str, i:int): return ow.opt.param_groups[j][k][i]
 def _read_own_wd(ow): return ow._wd[-1]
@@ -164,7 +158,6 @@ class OptimWrapper:
         if _needs_closure(opt): raise TypeError(f"{type(opt).__name__}.step needs a closure that computes the loss again, and fastcb's loop "
                                                 "calls opt.step() without one: pick an optimizer that steps from the gradients alone (SGD, Adam...)")
         self.opt,self.true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
-        if not bn_wd: _warn_bn_wd(opt)
         self._wd = [pg.get('weight_decay', 0.) for pg,_ in self._pairs()]
         if true_wd and 'weight_decay' in opt.param_groups[0]: self.set_val('weight_decay', 0.)
         if wd is not None: self.wd = wd
@@ -287,7 +280,6 @@ class OptimWrapper:
     def bn_wd(self, val:bool):
         changed = self._bn_wd != val
         self._bn_wd = val
-        if changed and not val: _warn_bn_wd(self.opt)
         if changed and not self._wd_here: self.wd = self.read_val('wd')   # L2: the norm groups' weight_decay changes now
 
     def __setattr__(self, name:str, val)->None:
