@@ -100,15 +100,20 @@ def setup_raw_ow(model, train, valid, epochs):
 
 HERE = SimpleNamespace(fit=fit, Learner=Learner, DataBunch=DataBunch, accuracy=accuracy, NoOp=NoOp)   # the fastcb the variants use
 
+def _on_device(data, train, valid):
+    "`data` iterating the lists `train` and `valid` themselves: off the CPU a DataBunch wraps them to move each batch to the device, which the raw loop does not pay for (they are there already)."
+    data._train_dl, data._valid_dl = train, valid
+    return data
+
 def setup_fit(model, train, valid, epochs, n_cbs=0, pkg=HERE):
     "fastcb's `fit` with torch's SGD, the accuracy metric and `n_cbs` no-op callbacks, silent."
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    data = pkg.DataBunch(train, valid, device=train[0][0].device)
+    data = _on_device(pkg.DataBunch(train, valid, device=train[0][0].device), train, valid)
     return lambda: pkg.fit(epochs, model, F.cross_entropy, opt, data, [pkg.NoOp() for _ in range(n_cbs)], [pkg.accuracy], silent=True)
 
 def setup_learner(model, train, valid, epochs, n_cbs=0, bars=False, pkg=HERE):
     "`Learner.fit`: Recorder + accuracy + `n_cbs` no-op callbacks, SGD in an OptimWrapper; silent, or with bars."
-    data = pkg.DataBunch(train, valid, device=train[0][0].device)
+    data = _on_device(pkg.DataBunch(train, valid, device=train[0][0].device), train, valid)
     learn = pkg.Learner(data, model, opt_func=torch.optim.SGD, loss_func=F.cross_entropy, metrics=[pkg.accuracy], wd=0.,
                         silent=not bars)
     learn.create_opt(LR, 0.)
@@ -239,9 +244,9 @@ def mem_child(name, variant, device):
     print(f'{rss:.2f} {py:.3f} {cuda:.2f}')
 
 # --------------------------------------------------------------------------------------------- CUDA checks
-def count_syncs(device, n_train):
-    "Host syncs warned by `torch.cuda.set_sync_debug_mode('warn')` in a `Learner.fit` with default callbacks."
-    w = dict(WORKLOADS['tiny'], n_train=n_train)
+def count_syncs(device, n_train, n_valid):
+    "Host syncs warned by `torch.cuda.set_sync_debug_mode('warn')` in a `Learner.fit` epoch of `n_train` and `n_valid` batches, default callbacks."
+    w = dict(WORKLOADS['tiny'], n_train=n_train, n_valid=n_valid)
     train, valid = make_data(**w, device=device)
     run = setup_learner(mlp(w['sizes']).to(device), train, valid, epochs=1)
     run()   # warm up (cuBLAS init etc.)
@@ -351,9 +356,10 @@ def main():
                 rss, py, cuda = peak_memory(name, k, device)
                 print(f'{name:<8} {k:<18} {rss:19.2f} {py:20.3f} {cuda:13.2f}')
     if device.type == 'cuda':
-        n1, n2 = count_syncs(device, 32), count_syncs(device, 64)
-        print(f'\nhost syncs in one Learner.fit epoch (Recorder + accuracy): {n1} with 32 batches, {n2} with 64 '
-              f'-> {"none" if n1 == n2 else (n2 - n1) / 32} per batch')
+        n, n_train, n_valid = count_syncs(device, 32, 8), count_syncs(device, 64, 8), count_syncs(device, 32, 16)   # more training, then validation batches
+        per = lambda m, k: 'none' if m == n else f'{(m - n) / k:g}'
+        print(f'\nhost syncs in one Learner.fit epoch (Recorder + accuracy): {n} with 32 training + 8 validation batches; '
+              f'per training batch {per(n_train, 32)}, per validation batch {per(n_valid, 8)}')
     print(f'\ntotal {time.perf_counter() - t0:.0f} s')
 
 if __name__ == '__main__': main()

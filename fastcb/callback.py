@@ -185,13 +185,19 @@ def _check_generators(sd:dict, data)->list:
                          "build the dataloaders as in the run that saved it (a shuffled DataLoader with generator=...)")
     return gens
 
+def _set_cuda_rng(states:list)->None:
+    "Restore the GPUs' generator `states` (one per GPU of the process that saved them), those this process has; in distributed training, its own GPU's."
+    if not states or not torch.cuda.is_available(): return
+    if is_distributed(): return torch.cuda.set_rng_state(states[0])   # rank 0 saved them, and drew on its first GPU as this rank drew on its own
+    for i, st in enumerate(states[:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)   # a machine with fewer GPUs than the saving one
+
 def set_rng_state(sd:dict, data=None)->None:
     "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
     if not isinstance(sd, dict) or set(sd) != {'torch', 'cuda', 'numpy', 'random', 'dl'}:
         raise ValueError(f"set_rng_state takes a get_rng_state() dict ('torch', 'cuda', 'numpy', 'random', 'dl'), got {sorted(sd) if isinstance(sd, dict) else sd!r}")
     gens = _check_generators(sd, data)
     torch.set_rng_state(sd['torch'])
-    if sd['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(sd['cuda'])
+    _set_cuda_rng(sd['cuda'])
     np.random.set_state(sd['numpy']); random.setstate(sd['random'])
     for g, st in zip(gens, sd['dl']): g.set_state(st)
 
@@ -892,7 +898,7 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     if cb_handler is None: cb_handler = CallbackHandler()
     out = model(*xb) if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) else model(xb)   # several inputs, or one
     out = cb_handler.on_loss_begin(out)
-    if loss_func is None: return _detach(out), yb
+    if loss_func is None: return _to_cpu(out), _to_cpu(yb)   # predictions (`get_preds`): collected batch by batch
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
     except Exception as e:
         _note_batch(e, out, yb)   # the usual cause, named
@@ -915,9 +921,9 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     return loss.detach() if loss.requires_grad else loss   # the model's own loss, for `on_batch_end`
 
 # %% ../nbs/02_callbacks.ipynb #caf02ba5
-def _detach(o):
-    "`o` (a tensor, or a tuple/list or dict of them: a model with several outputs) detached."
-    return _map_batch(Tensor.detach, o)
+def _to_cpu(o):
+    "`o` (a tensor, or a tuple/list, mapping or dataclass of them: a model with several outputs) detached, on the CPU: a batch of predictions, which the GPU then holds no longer (as fastai v1 kept them)."
+    return _map_batch(lambda t: t.detach().cpu(), o)
 
 class _CannotTrain(ValueError):
     "The first batch's loss cannot train anything: the fit is refused before its first step (a Learner then keeps its last fit's history)."

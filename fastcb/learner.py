@@ -622,7 +622,11 @@ def _weights(learn:Learner, resume:bool)->tuple:
     "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters."
     if learn.opt is None: return None, None, None, None
     if not resume: return None, None, learn.opt.read_defaults(), None
-    return copy.deepcopy(learn.model.state_dict()), copy.deepcopy(learn.opt.state_dict()), None, copy.deepcopy(_loss_state(learn))
+    return _host_copy(learn.model.state_dict()), _host_copy(learn.opt.state_dict()), None, _host_copy(_loss_state(learn))
+
+def _host_copy(sd):
+    "A copy of the state `sd` (nested dicts and lists of tensors) with its tensors on the CPU: kept aside for the whole fit, it takes no GPU memory."
+    return _map_batch(lambda t: t.detach().to('cpu', copy=True), sd)
 
 def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None, None))->None:
     "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model, optimizer and loss states, or hyper-parameters."
@@ -784,8 +788,10 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
     if loss_sd is not None: self.loss_func.load_state_dict(loss_sd, strict=False)   # its parameters: the buffers are settings
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
-    "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir` using `device`; with `strict=False`, those whose names match (in their shapes)."
-    path, device = _model_file(self, name), torch.device(device) if device is not None else self.data.device   # a bad device name, named as one
+    "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir`, read onto `device` (the CPU by default); with `strict=False`, those whose names match (in their shapes)."
+    path, device = _model_file(self, name), torch.device(device if device is not None else 'cpu')   # a bad device name, named as one
+    # read on the CPU, then copied into the model's and the optimizer's own tensors: no second copy on the GPU, and Adam's
+    # `step` counts stay on the CPU, where torch keeps them (on a GPU, its step would read each one with a sync)
     state = _read(path, 'saved model', map_location=device)
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
     if with_opt and 'opt' not in state: warnings.warn(f"{path} holds no optimizer state (saved with_opt=False, or before a fit): loaded the weights alone")
