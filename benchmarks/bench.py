@@ -102,7 +102,8 @@ HERE = SimpleNamespace(fit=fit, Learner=Learner, DataBunch=DataBunch, accuracy=a
 
 def _on_device(data, train, valid):
     "`data` iterating the lists `train` and `valid` themselves: off the CPU a DataBunch wraps them to move each batch to the device, which the raw loop does not pay for (they are there already)."
-    data._train_dl, data._valid_dl = train, valid
+    for k, dl in (('train_dl', train), ('valid_dl', valid)):   # behind a property that wraps them, or (an older checkout's) plain attributes
+        object.__setattr__(data, f'_{k}' if hasattr(data, f'_{k}') else k, dl)
     return data
 
 def setup_fit(model, train, valid, epochs, n_cbs=0, pkg=HERE):

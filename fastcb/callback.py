@@ -188,8 +188,9 @@ def _check_generators(sd:dict, data)->list:
 def _set_cuda_rng(states:list)->None:
     "Restore the GPUs' generator `states` (one per GPU of the process that saved them), those this process has; in distributed training, its own GPU's."
     if not states or not torch.cuda.is_available(): return
-    if is_distributed(): return torch.cuda.set_rng_state(states[0])   # rank 0 saved them, and drew on its first GPU as this rank drew on its own
-    for i, st in enumerate(states[:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)   # a machine with fewer GPUs than the saving one
+    if is_distributed(): torch.cuda.set_rng_state(states[0])   # rank 0 saved them, and drew on its first GPU as this rank drew on its own
+    else:
+        for i, st in enumerate(states[:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)   # a machine with fewer GPUs than the saving one
 
 def set_rng_state(sd:dict, data=None)->None:
     "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
@@ -894,7 +895,7 @@ def child_bar(gen, pbar:Optional[MasterBar]):
 # %% ../nbs/02_callbacks.ipynb #a5cc6af4
 def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callable]=None, opt=None,
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
-    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the loss's shape and the output against the target."
+    "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the loss's shape and the output against the target. Without `loss_func`: the output and target, detached, on the CPU."
     if cb_handler is None: cb_handler = CallbackHandler()
     out = model(*xb) if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) else model(xb)   # several inputs, or one
     out = cb_handler.on_loss_begin(out)
@@ -921,6 +922,10 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
     return loss.detach() if loss.requires_grad else loss   # the model's own loss, for `on_batch_end`
 
 # %% ../nbs/02_callbacks.ipynb #caf02ba5
+def _host_copy(sd):
+    "A copy of the state `sd` (nested dicts and lists) with its tensors on the CPU, the rest as it is: kept aside during a fit, it takes no GPU memory."
+    return _map_batch(lambda t: copy.deepcopy(t) if nn.parameter.is_lazy(t) else t.detach().to('cpu', copy=True), sd)   # a lazy module's: no data yet
+
 def _to_cpu(o):
     "`o` (a tensor, or a tuple/list, mapping or dataclass of them: a model with several outputs) detached, on the CPU: a batch of predictions, which the GPU then holds no longer (as fastai v1 kept them)."
     return _map_batch(lambda t: t.detach().cpu(), o)

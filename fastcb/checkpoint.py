@@ -66,7 +66,7 @@ class CheckpointCallback(LearnerCallback):
         hsd['position'].update(pos)   # the batch to resume at (the handler's has the fit's length too)
         ck = {'format': 'fastcb.checkpoint', 'version': 1, 'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'handler': hsd,
               'frozen': _frozen(learn.model)}   # a resume must freeze the same layers
-        if _loss_state(learn) is not None: ck['loss_func'] = _loss_state(learn)   # a loss with learned weights
+        if (loss_sd := _loss_state(learn)) is not None: ck['loss_func'] = loss_sd   # a loss with learned weights
         path = _model_file(learn, f'{self.ckpt_name}_e{epoch}_b{num_batch}')
         try: atomic_save(ck, path)
         except (pickle.PicklingError, AttributeError, TypeError) as e: raise _unsaveable(hsd['callbacks'], e, 'a checkpoint') from e

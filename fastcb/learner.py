@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _takes_learner, _check_not_dataset,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -542,7 +542,7 @@ class Learner:
         self._fit_args(start_lr, wd)   # refused before its callbacks replace `learn.recorder`
         n = _len(self.data.train_dl)
         epochs = math.ceil(num_it / n) if n else num_it   # LRFinder stops the fit after num_it batches
-        opt, before = self.opt, None if self.opt is None else copy.deepcopy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
+        opt, before = self.opt, None if self.opt is None else _host_copy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
         trains = [p.requires_grad for p in self.model.parameters()]   # a callback may freeze or unfreeze layers as the search runs
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
@@ -624,10 +624,6 @@ def _weights(learn:Learner, resume:bool)->tuple:
     if not resume: return None, None, learn.opt.read_defaults(), None
     return _host_copy(learn.model.state_dict()), _host_copy(learn.opt.state_dict()), None, _host_copy(_loss_state(learn))
 
-def _host_copy(sd):
-    "A copy of the state `sd` (nested dicts and lists of tensors) with its tensors on the CPU: kept aside for the whole fit, it takes no GPU memory."
-    return _map_batch(lambda t: t.detach().to('cpu', copy=True), sd)
-
 def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None, None))->None:
     "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model, optimizer and loss states, or hyper-parameters."
     vars(learn).clear(); vars(learn).update(kept)
@@ -706,7 +702,7 @@ def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
     _check_file_name('save', name)
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
-    if _loss_state(self) is not None: state['loss_func'] = _loss_state(self)   # a loss with learned weights: they go with the model's
+    if (loss_sd := _loss_state(self)) is not None: state['loss_func'] = loss_sd   # a loss with learned weights: they go with the model's
     return atomic_save(state, _model_file(self, name))
 
 def _loss_state(learn:Learner)->Optional[dict]:
@@ -850,15 +846,15 @@ def _validate(self:Learner, dl=None, callbacks:Collection[Callback]=None, metric
     return _one_pass(self, dl, callbacks, metrics)
 
 def _cat(xs:list):
-    "Concatenate the batches `xs` (tensors, or tuples/lists, mappings or dataclasses of them: several outputs or targets) on the CPU."
+    "Concatenate the batches `xs` (tensors, or tuples/lists, mappings or dataclasses of them: several outputs or targets; on the CPU, as `loss_batch` gives them)."
     if all(x is None for x in xs): return None   # a part a model leaves out (a `ModelOutput`'s hidden states)
     parts = _parts(xs[0])
     if parts is not None: return _remake(xs[0], {k: _cat([_parts(x)[k] for x in xs]) for k in parts})
     if isinstance(xs[0], (list, tuple)):
         if not any(isinstance(o, (Tensor, list, tuple)) or _parts(o) is not None for o in xs[0]): return [o for x in xs for o in x]   # a value per item (ids, file names)
         return _rebuild(xs[0], [_cat(list(o)) for o in zip(*xs)])
-    if all(isinstance(x, Tensor) and x.ndim == 0 for x in xs): return torch.stack(xs).cpu()   # a value per batch (a model's auxiliary loss)
-    try: return torch.cat(xs).cpu()
+    if all(isinstance(x, Tensor) and x.ndim == 0 for x in xs): return torch.stack(xs)   # a value per batch (a model's auxiliary loss)
+    try: return torch.cat(xs)
     except RuntimeError as e:   # outputs of other lengths (sequences padded per batch), or a batch's without a batch dimension
         why = ("and some batches have none: a `.squeeze()` in the model drops it from a batch of 1 item, where `.squeeze(-1)` would not"
                if any(isinstance(x, Tensor) and x.ndim == 0 for x in xs) else "so they must have the same other dimensions: pad them "

@@ -325,6 +325,15 @@ class OptimWrapper:
             raise ValueError(f"The state dict has {len(hps['lr'])} layer groups ({len(sd['opt']['param_groups'])} param groups), this optimizer has {n} ({n_pg})")
         self.opt.load_state_dict(copy.deepcopy(sd['opt']))   # torch would share `sd`'s tensors, and training would change them
         self.true_wd, self.bn_wd, self._wd = hps['true_wd'], hps['bn_wd'], list(hps['wd'])
+        _steps_on_cpu(self.opt)
+
+def _steps_on_cpu(opt:optim.Optimizer)->None:
+    "Put back on the CPU the `step` counts of `opt`'s state that a load read onto a GPU: torch keeps them there unless `capturable` or `fused`, and its step reads each one."
+    for pg in opt.param_groups:
+        if pg.get('capturable') or pg.get('fused'): continue
+        for p in pg['params']:
+            step = opt.state.get(p, {}).get('step')
+            if isinstance(step, torch.Tensor) and not step.is_cpu: opt.state[p]['step'] = step.cpu()
 
     def __repr__(self)->str:
         hps = self.read_defaults()

@@ -6,13 +6,13 @@ Docs: https://fastcb.github.io/fastcb/schedulers.html.md"""
 
 # %% ../nbs/04_schedulers.ipynb #cd7adb04
 from __future__ import annotations
-import copy, math, warnings
+import math, warnings
 from typing import Any, Collection, Optional
 import numpy as np
 from torch import optim
 from .core import is_listy, listify, _is_count, _check_num
 from .optimizer import _hps, _check_rates
-from .callback import Callback, _refuse_learner, _len, _loss_module
+from .callback import Callback, _refuse_learner, _len, _loss_module, _host_copy
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
@@ -171,8 +171,8 @@ class LRFinder(Callback):
         "Save the model's, the optimizer's and the loss module's (if it has one) states, and start at `start_lr`."
         _check_wrapped(opt, self)
         self.model, self.opt, self.loss = model, opt, _loss_module(getattr(cb_handler, 'loss_func', None))   # a loss with learned weights trains too
-        self.model_state, self.opt_state = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
-        self.loss_state = None if self.loss is None else copy.deepcopy(self.loss.state_dict())
+        self.model_state, self.opt_state = _host_copy(model.state_dict()), _host_copy(opt.state_dict())   # on the CPU: no GPU memory
+        self.loss_state = None if self.loss is None else _host_copy(self.loss.state_dict())
         self.sched = Scheduler((self.start_lr, self.end_lr), self.num_it, annealing_exp)
         self.opt.lr, self.best_loss = self.sched.start, math.inf
         return {'skip_validate': True}
