@@ -831,7 +831,7 @@ def _first_tensor(o)->Optional[Tensor]:
     return next((t for t in map(_first_tensor, o) if t is not None), None)
 
 def _bs(yb)->int:
-    "The batch size of the target `yb`: a tensor, or a tuple/list or dict of them."
+    "The batch size of the target `yb`: a tensor, or a tuple/list, mapping or dataclass of them."
     return (yb if isinstance(yb, Tensor) else _first_tensor(yb)).shape[0]   # twice per validation batch: the common case first
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
@@ -923,8 +923,10 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
 
 # %% ../nbs/02_callbacks.ipynb #caf02ba5
 def _host_copy(sd):
-    "A copy of the state `sd` (nested dicts and lists) with its tensors on the CPU, the rest as it is: kept aside during a fit, it takes no GPU memory."
-    return _map_batch(lambda t: copy.deepcopy(t) if nn.parameter.is_lazy(t) else t.detach().to('cpu', copy=True), sd)   # a lazy module's: no data yet
+    "A deep copy of the state `sd` with its tensors (in nested dicts and lists) on the CPU: kept aside during a fit, it takes no GPU memory."
+    on_cpu = {}   # each tensor's copy, by the original's id: `deepcopy` takes them from its memo, and copies the rest (a module's extra state)
+    _map_batch(lambda t: on_cpu.setdefault(id(t), copy.deepcopy(t) if nn.parameter.is_lazy(t) else t.detach().to('cpu', copy=True)), sd)   # lazy: no data yet
+    return copy.deepcopy(sd, on_cpu)
 
 def _to_cpu(o):
     "`o` (a tensor, or a tuple/list, mapping or dataclass of them: a model with several outputs) detached, on the CPU: a batch of predictions, which the GPU then holds no longer (as fastai v1 kept them)."
@@ -1023,8 +1025,8 @@ def _check_loss_params(loss_func, opt)->None:
     held = {id(p) for pg in getattr(opt, 'param_groups', []) for p in pg['params']}
     left = [n for n, p in loss_func.named_parameters() if p.requires_grad and id(p) not in held]
     if left: warnings.warn(f"loss_func ({type(loss_func).__name__}) has trainable parameters the optimizer does not hold, so they will not train: "
-                           f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}. Build the optimizer over them too (a Learner: "
-                           "layer_groups=[model, loss_func]), or freeze them (requires_grad_(False))")
+                           f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}. Build the optimizer over them too (a Learner: put the loss in "
+                           "the head's layer group, layer_groups=[body, nn.ModuleList([head, loss_func])], which `freeze` leaves training), or freeze them")
 
 def _loss_module(f)->Optional[nn.Module]:
     "`f` if it is a module with parameters (a loss with learned weights): checkpoints and restores keep them beside the model's; else None."

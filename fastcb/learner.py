@@ -491,7 +491,7 @@ class Learner:
         keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
         if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
         lr, wd = self._fit_args(lr, wd)
-        kept, starts = dict(vars(self)), _lr_starts(self.opt)   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
+        kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
             if sd is not None: CallbackHandler(cbs, self.metrics).check_resume(sd, epochs, self.data)
             if _rebuild_opt(self): self.create_opt(lr, wd)   # first fit, or new groups: it checks them
@@ -501,6 +501,7 @@ class Learner:
                 if by_hand: _check_holds(self.opt, self.model)   # or under it
                 if sd is None:   # a resume's optimizer state brings its own
                     self.opt.lr = lr
+                    _drop_lr_starts(self.opt)
                     if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
@@ -512,14 +513,9 @@ class Learner:
             self.fitting = True
             fit(epochs, self.model, self.loss_func, self.opt, self.data, cbs, self.metrics, silent=self.silent, resume=state)
         except BaseException as e:
-            rec = getattr(self, 'recorder', None)   # it logs an lr at each step and a row at each epoch's end: none beyond the checkpoint's,
-            saved = {} if state is None else state['callbacks'].get('Recorder.0', {})   # the fit did nothing worth keeping
-            nothing = rec is not None and len(rec.lrs) <= len(saved.get('lrs', [])) and len(rec.nb_batches) <= len(saved.get('nb_batches', []))
-            if nothing or isinstance(e, _CannotTrain): _put_back(self, kept, weights)   # epochs=0, a tracker's unknown monitor, a frozen model...
+            if _no_step(self, e, {} if state is None else state['callbacks'].get('Recorder.0', {})): _put_back(self, kept, weights)
             raise
-        finally:
-            self.fitting = False
-            _drop_lr_starts(self.opt, starts)
+        finally: self.fitting = False
 
     def fit_one_cycle(self, cyc_len:int, max_lr:float|slice=3e-3, moms:tuple=(0.95, 0.85), div_factor:float=25.,
                       pct_start:float=0.3, final_div:Optional[float]=None, wd:Optional[float]=None,
@@ -545,10 +541,14 @@ class Learner:
         opt, before = self.opt, None if self.opt is None else _host_copy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
         trains = [p.requires_grad for p in self.model.parameters()]   # a callback may freeze or unfreeze layers as the search runs
+        last = dict(vars(self))   # before its callbacks set `learn.recorder`: a search refused at its first batch leaves the last fit's
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
         kept = [(cb, copy.deepcopy(sd)) for cb in self.callbacks if not cb.fit_only and (sd := cb.state_dict()) is not None]
         fns, own, self.callback_fns, self.callbacks = self.callback_fns, self.callbacks, [], []   # `cbs` holds them
         try: self.fit(epochs, start_lr, wd=wd, callbacks=cbs)
+        except BaseException as e:
+            if _no_step(self, e): vars(self).clear(); vars(self).update(last)
+            raise
         finally:
             self.callback_fns, self.callbacks = fns, own
             if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
@@ -609,14 +609,17 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
     if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
-def _lr_starts(opt:Optional[OptimWrapper])->set:
-    "The param groups of `opt` (their ids) that hold the `initial_lr` of a torch LR scheduler."
-    return set() if opt is None else {id(pg) for pg in opt.param_groups if 'initial_lr' in pg}
+def _drop_lr_starts(opt:OptimWrapper)->None:
+    "Drop the `initial_lr` an earlier fit's torch LR scheduler left in `opt`'s param groups, so that one built in this fit starts from its lr; not `OneCycleLR`'s, which reads it at every step."
+    for pg in opt.param_groups:
+        if 'max_lr' not in pg: pg.pop('initial_lr', None)   # the others read it only when built, and set it only if it is not there
 
-def _drop_lr_starts(opt:Optional[OptimWrapper], before:set)->None:
-    "Drop the `initial_lr` that torch LR schedulers put in `opt`'s param groups during a fit (groups not in `before`): the next fit's start from its own lr."
-    for pg in [] if opt is None else opt.param_groups:
-        if id(pg) not in before: pg.pop('initial_lr', None)
+def _no_step(learn:Learner, e:BaseException, saved:Optional[dict]=None)->bool:
+    "Did the fit that raised `e` take no step? Its Recorder logged no batch beyond `saved` (a checkpoint's), or it was refused at its first batch: nothing can train."
+    rec, saved = getattr(learn, 'recorder', None), saved or {}   # it logs an lr at each batch's `on_backward_begin` and a row at each epoch's end
+    if rec is None: return isinstance(e, _CannotTrain)
+    new = len(rec.lrs) - len(saved.get('lrs', []))
+    return (new <= 0 and len(rec.nb_batches) <= len(saved.get('nb_batches', []))) or (isinstance(e, _CannotTrain) and new <= 1)
 
 def _weights(learn:Learner, resume:bool)->tuple:
     "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters."
@@ -698,7 +701,7 @@ def _model_file(learn:Learner, name:str|Path)->Path:
     return learn.path/learn.model_dir/f'{name}.pth'
 
 def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
-    "Save model and optimizer state (if `with_opt`) with `name` to `self.model_dir`, atomically."
+    "Save model and optimizer state (if `with_opt`), and a loss module's learned weights, with `name` to `self.model_dir`, atomically."
     _check_file_name('save', name)
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
@@ -714,8 +717,10 @@ def _loss_state(learn:Learner)->Optional[dict]:
 
 def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict], strict:bool=True)->Optional[dict]:
     "The loss parameters `loss_sd` saved in `path` (None: the file has none) if they fit `learn.loss_func`, else None with a warning (or an error if `strict`)."
-    if loss_sd is None: return None
     mine = _loss_state(learn)
+    if loss_sd is None:   # a file saved with a plain loss (or before fastcb saved a loss's)
+        if mine is not None: warnings.warn(f"{path} holds no parameters of a loss module: learn.loss_func's ({', '.join(mine)}) are left as they are")
+        return None
     if mine is None:   # weights loaded for predictions, with a plain loss
         warnings.warn(f"{path} holds the parameters of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without them")
         return None
@@ -784,7 +789,7 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
     if loss_sd is not None: self.loss_func.load_state_dict(loss_sd, strict=False)   # its parameters: the buffers are settings
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
-    "Load model and optimizer state (if `with_opt`) `name` from `self.model_dir`, read onto `device` (the CPU by default); with `strict=False`, those whose names match (in their shapes)."
+    "Load model and optimizer state (if `with_opt`), and a loss module's learned weights, `name` from `self.model_dir`, read onto `device` (the CPU by default); with `strict=False`, those whose names match (in their shapes)."
     path, device = _model_file(self, name), torch.device(device if device is not None else 'cpu')   # a bad device name, named as one
     # read on the CPU, then copied into the model's and the optimizer's own tensors: no second copy on the GPU, and Adam's
     # `step` counts stay on the CPU, where torch keeps them (on a GPU, its step would read each one with a sync)

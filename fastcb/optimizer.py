@@ -143,6 +143,14 @@ def _as_groups(layer_groups:nn.Module|list[nn.Module])->list[nn.Module]:
     return list(layer_groups) if isinstance(layer_groups, (list, tuple, nn.ModuleList)) else [layer_groups]
 
 # %% ../nbs/01_optimizer.ipynb #72554982
+def _steps_on_cpu(opt:optim.Optimizer)->None:
+    "Put back on the CPU the `step` counts of `opt`'s state that a load read onto a GPU: torch keeps them there unless `capturable` or `fused`, and its step reads each one."
+    for pg in opt.param_groups:
+        if pg.get('capturable') or pg.get('fused'): continue
+        for p in pg['params']:
+            step = opt.state.get(p, {}).get('step')
+            if isinstance(step, torch.Tensor) and not step.is_cpu: opt.state[p]['step'] = step.cpu()
+
 def _read_hp(ow, j:int, k:str): return ow.opt.param_groups[j][k]   # `ow.opt`: a callback may swap it
 def _read_hp_item(ow, j:int, k:str, i:int): return ow.opt.param_groups[j][k][i]
 def _read_own_wd(ow): return ow._wd[-1]
@@ -326,14 +334,6 @@ class OptimWrapper:
         self.opt.load_state_dict(copy.deepcopy(sd['opt']))   # torch would share `sd`'s tensors, and training would change them
         self.true_wd, self.bn_wd, self._wd = hps['true_wd'], hps['bn_wd'], list(hps['wd'])
         _steps_on_cpu(self.opt)
-
-def _steps_on_cpu(opt:optim.Optimizer)->None:
-    "Put back on the CPU the `step` counts of `opt`'s state that a load read onto a GPU: torch keeps them there unless `capturable` or `fused`, and its step reads each one."
-    for pg in opt.param_groups:
-        if pg.get('capturable') or pg.get('fused'): continue
-        for p in pg['params']:
-            step = opt.state.get(p, {}).get('step')
-            if isinstance(step, torch.Tensor) and not step.is_cpu: opt.state[p]['step'] = step.cpu()
 
     def __repr__(self)->str:
         hps = self.read_defaults()

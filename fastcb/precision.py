@@ -37,7 +37,7 @@ def to_float(o):
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
     order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
-    exclude = ['scaler', 'autocast', 'one', 'early', 'half', 'device_type', 'run_dtype']   # the last two: this fit's, from its model
+    exclude = ['scaler', 'autocast', 'one', 'early', 'half', 'device_type', 'run_dtype']   # the last two: each fit's, from its model
     def __init__(self, dtype:Optional[torch.dtype]=None, init_scale:float=2.**16, growth_interval:int=2000):
         _refuse_learner(dtype, type(self).__name__)
         if dtype is not None and dtype not in _half_types:
