@@ -933,7 +933,7 @@ def _to_cpu(o):
     return _map_batch(lambda t: t.detach().cpu(), o)
 
 class _CannotTrain(ValueError):
-    "The first batch's loss cannot train anything: the fit is refused before its first step (a Learner then keeps its last fit's history)."
+    "An epoch's first batch has a loss that cannot train anything: refused there (at the fit's first batch, a Learner keeps its last fit's history; later, the epochs trained)."
 
 def _check_grad(loss:Tensor, model:nn.Module)->None:
     "Refuse to backpropagate a `loss` no trainable parameter takes part in, naming the likely cause, rather than torch's error inside `backward`."

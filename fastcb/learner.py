@@ -501,7 +501,7 @@ class Learner:
                 if by_hand: _check_holds(self.opt, self.model)   # or under it
                 if sd is None:   # a resume's optimizer state brings its own
                     self.opt.lr = lr
-                    _drop_lr_starts(self.opt)
+                    _drop_lr_starts(self.opt, cbs)
                     if not (by_hand and keep_wd): self.opt.wd, self.opt.bn_wd = wd, self.bn_wd
         weights = _weights(self, resume is not None)   # a resume loads the checkpoint's states, a fit sets lr and wd: keep them until a step
         try:
@@ -609,10 +609,10 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
     if left: warnings.warn(f"{len(left)} parameters of the model are in no layer group, so the optimizer will not train them: "
                            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
-def _drop_lr_starts(opt:OptimWrapper)->None:
-    "Drop the `initial_lr` an earlier fit's torch LR scheduler left in `opt`'s param groups, so that one built in this fit starts from its lr; not `OneCycleLR`'s, which reads it at every step."
-    for pg in opt.param_groups:
-        if 'max_lr' not in pg: pg.pop('initial_lr', None)   # the others read it only when built, and set it only if it is not there
+def _drop_lr_starts(opt:OptimWrapper, cbs:list)->None:
+    "Drop the `initial_lr` an earlier fit's torch LR scheduler left in `opt`'s param groups, so that one built in this fit starts from its lr; not if one of `cbs` holds a `OneCycleLR` over `opt`, which reads it at every step."
+    if any(isinstance(v, torch.optim.lr_scheduler.OneCycleLR) and v.optimizer is opt.opt for cb in cbs for v in vars(cb).values()): return
+    for pg in opt.param_groups: pg.pop('initial_lr', None)   # the other schedulers read it only when built, and set it only if it is not there
 
 def _no_step(learn:Learner, e:BaseException, saved:Optional[dict]=None)->bool:
     "Did the fit that raised `e` take no step? Its Recorder logged no batch beyond `saved` (a checkpoint's), or it was refused at its first batch: nothing can train."
@@ -717,10 +717,8 @@ def _loss_state(learn:Learner)->Optional[dict]:
 
 def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict], strict:bool=True)->Optional[dict]:
     "The loss parameters `loss_sd` saved in `path` (None: the file has none) if they fit `learn.loss_func`, else None with a warning (or an error if `strict`)."
+    if loss_sd is None: return None
     mine = _loss_state(learn)
-    if loss_sd is None:   # a file saved with a plain loss (or before fastcb saved a loss's)
-        if mine is not None: warnings.warn(f"{path} holds no parameters of a loss module: learn.loss_func's ({', '.join(mine)}) are left as they are")
-        return None
     if mine is None:   # weights loaded for predictions, with a plain loss
         warnings.warn(f"{path} holds the parameters of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without them")
         return None
@@ -779,6 +777,7 @@ def _uncompiled(names:list[str])->list[str]:
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False", loss_sd:Optional[dict]=None)->None:
     "Load `model_sd` (and `opt_sd`, `loss_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
+    saved_loss = loss_sd
     model_sd, loss_sd = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
@@ -787,6 +786,8 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
                                                  f"({hint})") from e
     self.model.load_state_dict(model_sd, strict=strict)
     if loss_sd is not None: self.loss_func.load_state_dict(loss_sd, strict=False)   # its parameters: the buffers are settings
+    elif saved_loss is None and (mine := _loss_state(self)) is not None:   # a file saved with a plain loss (or before fastcb saved a loss's)
+        warnings.warn(f"{path} holds no parameters of a loss module: learn.loss_func's ({', '.join(mine)}) are left as they are")
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`), and a loss module's learned weights, `name` from `self.model_dir`, read onto `device` (the CPU by default); with `strict=False`, those whose names match (in their shapes)."
