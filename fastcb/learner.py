@@ -777,16 +777,15 @@ def _uncompiled(names:list[str])->list[str]:
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False", loss_sd:Optional[dict]=None)->None:
     "Load `model_sd` (and `opt_sd`, `loss_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
-    saved_loss = loss_sd
-    model_sd, loss_sd = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd, strict)
+    model_sd, use_loss = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
         except ValueError as e: raise ValueError(f"{path}: its optimizer state does not fit this learner's optimizer: {e} "
                                                  f"({hint})") from e
     self.model.load_state_dict(model_sd, strict=strict)
-    if loss_sd is not None: self.loss_func.load_state_dict(loss_sd, strict=False)   # its parameters: the buffers are settings
-    elif saved_loss is None and (mine := _loss_state(self)) is not None:   # a file saved with a plain loss (or before fastcb saved a loss's)
+    if use_loss is not None: self.loss_func.load_state_dict(use_loss, strict=False)   # its parameters: the buffers are settings
+    elif loss_sd is None and (mine := _loss_state(self)) is not None:   # a file saved with a plain loss (or before fastcb saved a loss's)
         warnings.warn(f"{path} holds no parameters of a loss module: learn.loss_func's ({', '.join(mine)}) are left as they are")
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
