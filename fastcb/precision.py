@@ -11,7 +11,7 @@ from typing import Any, Optional
 import torch
 from torch import nn, Tensor
 from .core import _is_count, _check_num
-from .callback import Callback, cb_order, _map_batch, _refuse_learner, _len
+from .callback import Callback, cb_order, _map_batch, _refuse_learner, _len, _loss_module
 
 # %% auto #0
 __all__ = ['to_float', 'MixedPrecision', 'GradientAccumulation']
@@ -151,14 +151,18 @@ def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
-    exclude = ['model']
+    exclude = ['model', 'loss']
     def __init__(self, n_step:int):
         if not _is_count(n_step): raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
-        self.n_step, self.model, self.pending, self.n_batch, self.divided = n_step, None, False, None, None
+        self.n_step, self.model, self.loss, self.pending, self.n_batch, self.divided = n_step, None, None, False, None, None
 
-    def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:
-        "Keep `model`, whose gradients are dropped, saved and restored when training stops or resumes inside a group."
-        self.model, self.pending = model, False
+    def on_train_begin(self, model:nn.Module, cb_handler=None, **kwargs:Any)->None:
+        "Keep `model` (and a loss module with learned weights), whose gradients are dropped, saved and restored when training stops or resumes inside a group."
+        self.model, self.loss, self.pending = model, _loss_module(getattr(cb_handler, 'loss_func', None)), False
+
+    def params(self)->list:
+        "The parameters whose gradients add up over a group: the model's, and a loss module's."
+        return [*self.model.parameters(), *([] if self.loss is None else self.loss.parameters())]
 
     def on_epoch_begin(self, **kwargs:Any)->None:
         "Forget the last epoch's number of batches: it is read at this epoch's first batch, after every callback's `on_epoch_begin` (one may swap `train_dl`)."
@@ -204,13 +208,13 @@ class GradientAccumulation(Callback):
     def drop(self)->None:
         "Zero (set to None) the gradients accumulated in a group that will not be stepped."
         if self.pending and self.model is not None:
-            for p in self.model.parameters(): p.grad = None
+            for p in self.params(): p.grad = None
         self.pending = False
 
     def state_dict(self)->dict:
-        "The callback's state; inside a group also the model's gradients so far (CPU copies, None where a parameter has none)."
+        "The callback's state; inside a group also the gradients so far (`params`': CPU copies, None where a parameter has none)."
         sd = super().state_dict()
-        if self.pending: sd['grads'] = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.model.parameters()]
+        if self.pending: sd['grads'] = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.params()]
         return sd
 
     def load_state_dict(self, sd:dict)->None:
@@ -220,9 +224,9 @@ class GradientAccumulation(Callback):
         super().load_state_dict(sd)
         if grads is None: return
         if self.model is None: raise RuntimeError("GradientAccumulation.load_state_dict: no model to put the gradients in (on_train_begin gives it)")
-        params = list(self.model.parameters())
+        params = self.params()
         if len(grads) != len(params):
-            raise ValueError(f"GradientAccumulation: the saved gradients are for {len(grads)} parameters, this model has {len(params)}")
+            raise ValueError(f"GradientAccumulation: the saved gradients are for {len(grads)} parameters, this model (and loss) has {len(params)}")
         for p, g in zip(params, grads):
             if g is not None and g.shape != p.shape:
                 raise ValueError(f"GradientAccumulation: a saved gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(p.shape)}")
