@@ -10,6 +10,7 @@ import copy, glob, inspect, io, math, os, pickle, re, threading, time, uuid, war
 from types import FunctionType
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -611,8 +612,18 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
 
 def _drop_lr_starts(opt:OptimWrapper, cbs:list)->None:
     "Drop the `initial_lr` an earlier fit's torch LR scheduler left in `opt`'s param groups, so that one built in this fit starts from its lr; not if one of `cbs` holds a `OneCycleLR` over `opt`, which reads it at every step."
-    if any(isinstance(v, torch.optim.lr_scheduler.OneCycleLR) and v.optimizer is opt.opt for cb in cbs for v in vars(cb).values()): return
+    if any(_holds_one_cycle(v, opt.opt) for cb in cbs for v in vars(cb).values()): return
     for pg in opt.param_groups: pg.pop('initial_lr', None)   # the other schedulers read it only when built, and set it only if it is not there
+
+_nested_cycle = (list, tuple, dict, torch.optim.lr_scheduler.OneCycleLR)
+
+def _holds_one_cycle(v, opt:torch.optim.Optimizer, depth:int=0)->bool:
+    "Does `v` hold a torch `OneCycleLR` over `opt`: itself, or in lists, tuples or dicts (3 deep)?"
+    if isinstance(v, torch.optim.lr_scheduler.OneCycleLR): return v.optimizer is opt
+    if depth > 2 or not isinstance(v, (list, tuple, dict)): return False
+    items = list(v.values()) if isinstance(v, dict) else v
+    if not any(map(isinstance, items, repeat(_nested_cycle))): return False   # numbers (the Recorder's lists): a C loop
+    return any(_holds_one_cycle(o, opt, depth + 1) for o in items)
 
 def _no_step(learn:Learner, e:BaseException, saved:Optional[dict]=None)->bool:
     "Did the fit that raised `e` take no step? Its Recorder logged no batch beyond `saved` (a checkpoint's), or it was refused at its first batch: nothing can train."

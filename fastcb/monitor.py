@@ -14,7 +14,7 @@ import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import IN_NOTEBOOK
 from .core import is_main_process, _is_count
-from .callback import Callback
+from .callback import Callback, _first_tensor
 from .learner import Learner, LearnerCallback, Recorder, _check_file_name
 
 # %% auto #0
@@ -161,8 +161,8 @@ class ActivationStats(LearnerCallback):
 
     def _hook(self, i:int, m:nn.Module, inp, out)->None:
         if not self.recording: return
-        if isinstance(out, (tuple, list)): out = next((o for o in out if isinstance(o, Tensor)), None)   # an RNN's (output, hidden)
-        if not isinstance(out, Tensor): return   # nothing to measure: NaN at on_batch_end
+        out = _first_tensor(out)   # an RNN's (output, hidden), a dict or a dataclass: the first tensor in it
+        if out is None: return   # nothing to measure: NaN at on_batch_end
         o = out.detach().float()
         self.cur[i] = torch.stack([o.mean(), o.std()])
 
