@@ -615,11 +615,12 @@ def _drop_lr_starts(opt:OptimWrapper, cbs:list)->None:
     if any(_holds_one_cycle(v, opt.opt) for cb in cbs for v in vars(cb).values()): return
     for pg in opt.param_groups: pg.pop('initial_lr', None)   # the other schedulers read it only when built, and set it only if it is not there
 
-_nested_cycle = (list, tuple, dict, torch.optim.lr_scheduler.OneCycleLR)
+_nested_cycle = (list, tuple, dict, torch.optim.lr_scheduler.LRScheduler)
 
 def _holds_one_cycle(v, opt:torch.optim.Optimizer, depth:int=0)->bool:
-    "Does `v` hold a torch `OneCycleLR` over `opt`: itself, or in lists, tuples or dicts (3 deep)?"
+    "Does `v` hold a torch `OneCycleLR` over `opt`: itself, or in lists, tuples or dicts, or a `SequentialLR`/`ChainedScheduler` (3 deep)?"
     if isinstance(v, torch.optim.lr_scheduler.OneCycleLR): return v.optimizer is opt
+    if isinstance(v, torch.optim.lr_scheduler.LRScheduler): v = getattr(v, '_schedulers', [])   # the schedulers it chains
     if depth > 2 or not isinstance(v, (list, tuple, dict)): return False
     items = list(v.values()) if isinstance(v, dict) else v
     if not any(map(isinstance, items, repeat(_nested_cycle))): return False   # numbers (the Recorder's lists): a C loop
@@ -726,19 +727,18 @@ def _loss_state(learn:Learner)->Optional[dict]:
     names = {n for n, _ in lf.named_parameters()}
     return {k: v for k, v in lf.state_dict().items() if k in names}
 
-def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict], strict:bool=True)->Optional[dict]:
-    "The loss parameters `loss_sd` saved in `path` (None: the file has none) if they fit `learn.loss_func`, else None with a warning (or an error if `strict`)."
-    if loss_sd is None: return None
+def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict], strict:bool=True)->tuple:
+    "The loss parameters `loss_sd` saved in `path` (None: the file has none) if they fit `learn.loss_func` (else None), and what to warn of once loaded; refused if `strict` and they do not fit."
     mine = _loss_state(learn)
+    if loss_sd is None:   # a file saved with a plain loss (or before fastcb saved a loss's)
+        return None, mine and f"{path} holds no parameters of a loss module: learn.loss_func's ({', '.join(mine)}) are left as they are"
     if mine is None:   # weights loaded for predictions, with a plain loss
-        warnings.warn(f"{path} holds the parameters of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without them")
-        return None
+        return None, f"{path} holds the parameters of a loss module ({', '.join(loss_sd)}), and learn.loss_func has none: loaded the rest without them"
     bad = sorted(set(mine) ^ set(loss_sd)) + [k for k in mine if k in loss_sd and not _fits(mine[k], loss_sd[k])]
-    if not bad: return loss_sd
+    if not bad: return loss_sd, None
     msg = f"{path} was saved with another loss_func: its parameters do not fit learn.loss_func's (mismatched: {', '.join(bad[:5])})"
     if strict: raise ValueError(msg)
-    warnings.warn(f"{msg}: loaded the rest without them")   # strict=False: what fits, as for the model
-    return None
+    return None, f"{msg}: loaded the rest without them"   # strict=False: what fits, as for the model
 
 def _read(path:Path, what:str, **kwargs)->Any:
     "`torch.load` the `what` at `path`, with errors that say what is wrong with the file."
@@ -788,7 +788,7 @@ def _uncompiled(names:list[str])->list[str]:
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False", loss_sd:Optional[dict]=None)->None:
     "Load `model_sd` (and `opt_sd`, `loss_sd`) from `path`, checking first that they fit: a wrong file never half-loads; `hint` says what to do if the optimizer's does not."
-    model_sd, use_loss = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd, strict)
+    model_sd, (use_loss, note) = _check_model(self, path, model_sd, strict), _check_loss_state(self, path, loss_sd, strict)
     if opt_sd is not None:   # first: it checks everything before changing anything, and the model is known to fit
         if _rebuild_opt(self): self.create_opt(3e-3, self.wd)   # as `fit` would: the file's state sets the values
         try: self.opt.load_state_dict(opt_sd)
@@ -796,8 +796,7 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
                                                  f"({hint})") from e
     self.model.load_state_dict(model_sd, strict=strict)
     if use_loss is not None: self.loss_func.load_state_dict(use_loss, strict=False)   # its parameters: the buffers are settings
-    elif loss_sd is None and (mine := _loss_state(self)) is not None:   # a file saved with a plain loss (or before fastcb saved a loss's)
-        warnings.warn(f"{path} holds no parameters of a loss module: learn.loss_func's ({', '.join(mine)}) are left as they are")
+    if note: warnings.warn(note)   # once loaded: a refused file says only why
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`), and a loss module's learned weights, `name` from `self.model_dir`, read onto `device` (the CPU by default); with `strict=False`, those whose names match (in their shapes)."

@@ -225,6 +225,7 @@ class GradientAccumulation(Callback):
         if grads is None: return
         if self.model is None: raise RuntimeError("GradientAccumulation.load_state_dict: no model to put the gradients in (on_train_begin gives it)")
         params = self.params()
+        if len(grads) == len(list(self.model.parameters())): params = list(self.model.parameters())   # saved before the loss's were (or with none)
         if len(grads) != len(params):
             raise ValueError(f"GradientAccumulation: the saved gradients are for {len(grads)} parameters, this model (and loss) has {len(params)}")
         for p, g in zip(params, grads):

@@ -102,7 +102,7 @@ class EarlyStoppingCallback(TrackerCallback):
         if current is None: return None
         if not self.stalled(current): return None
         self.stopped_epoch = epoch
-        pbar.write(f'Epoch {epoch}: early stopping ({self.monitor} has not improved for {self.wait} epochs)')
+        pbar.write(f"Epoch {epoch}: early stopping ({self.monitor} has not improved for {self.wait} epoch{'s' if self.wait != 1 else ''})")
         return {'stop_training': True}
 
 # %% ../nbs/06_tracker.ipynb #a23ae790
@@ -174,7 +174,7 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         if new == old: return   # every group already at min_lr: nothing to reduce, nothing to say
         opt.lr = new
         self.wait = 0
-        pbar.write(f'Epoch {epoch}: reducing lr to {opt.lr:g}')
+        pbar.write(f"Epoch {epoch}: reducing lr to {', '.join(f'{lr:g}' for lr in new)}")   # each layer group's
 
 # %% ../nbs/06_tracker.ipynb #5d716296
 class TerminateOnNaNCallback(Callback):
