@@ -90,7 +90,7 @@ class _TorchState(dict):
     "The `state_dict()` of a callback's attribute (a torch LR scheduler, an `AveragedModel`), as a checkpoint keeps it."
 
 _torch_stateful = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler)
-_live_types, _nested = (*_torch_stateful, DataLoader), (Tensor, list, tuple, dict)
+_live_types, _nested = (*_torch_stateful, DataLoader), (Tensor, list, tuple, dict, torch.optim.lr_scheduler.LRScheduler)
 
 def _has_state(v)->bool:
     "Is `v` one of torch's objects that save and load their state (a module, an optimizer, an LR scheduler, a `GradScaler`)?"
@@ -101,13 +101,14 @@ def _holds_live(v)->bool:
     items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
     return any(map(isinstance, items, repeat(_live_types)))   # a C loop: the Recorder's lists hold a number per batch
 
-def _holds_param(v, ids:set, depth:int=0)->bool:
-    "Does `v` hold a tensor whose `id` is in `ids` (the model's parameters): itself, or in lists, tuples or dicts, 4 deep (the optimizer's param groups)?"
-    if isinstance(v, Tensor): return id(v) in ids
+def _holds(v, found:Callable, depth:int=0)->bool:
+    "Is `found` true of `v`, or of what it holds: in lists, tuples and dicts (the optimizer's param groups), or a chaining LR scheduler's parts, 4 deep?"
+    if found(v): return True
     if isinstance(v, dict): v = list(v.values())
-    elif not isinstance(v, (list, tuple)) or depth > 3: return False
-    if not any(map(isinstance, v, repeat(_nested))): return False   # numbers, strings: a C loop
-    return any(_holds_param(o, ids, depth + 1) for o in v)
+    elif isinstance(v, torch.optim.lr_scheduler.LRScheduler): v = list(getattr(v, '_schedulers', ()))   # SequentialLR's, ChainedScheduler's
+    if not isinstance(v, (list, tuple)) or depth > 3: return False
+    if not any(map(isinstance, v, repeat(_nested))): return False   # numbers, strings (the Recorder's lists): a C loop
+    return any(_holds(o, found, depth + 1) for o in v)
 
 def _hps(pgs:list)->list[dict]:
     "The hyper-parameters of param groups `pgs` (all but the params)."
@@ -616,7 +617,7 @@ class CallbackHandler:
         for k, cb in (self.keyed_callbacks() if cbs is None else cbs).items():
             sd = cb.state_dict()
             if sd is None: continue
-            held = next((a for a, v in sd.items() if _holds_param(v, ids)), None)
+            held = next((a for a, v in sd.items() if _holds(v, lambda t: isinstance(t, Tensor) and id(t) in ids)), None)
             if held: raise ValueError(f"{k}'s {held!r} holds the model's own parameters (a list of them, the optimizer's param groups): a checkpoint would "
                                       f"save copies, which a resume puts in place of the live ones. List {held!r} in the callback's exclude, and take them "
                                       "again in on_train_begin (a copy of its own, an average of the weights, is saved)")

@@ -10,7 +10,6 @@ import copy, glob, inspect, io, math, os, pickle, re, threading, time, uuid, war
 from types import FunctionType
 from dataclasses import dataclass
 from functools import partial
-from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 import numpy as np
@@ -20,7 +19,7 @@ from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _takes_learner, _check_not_dataset,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _holds, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -586,7 +585,6 @@ class Learner:
             else: delattr(self, k)
         return [cb for cb in cbs if not cb.fit_only] + listify(callbacks)
 
-# %% ../nbs/05_learner.ipynb #a00b627d
 fit_one_cycle, lr_find = Learner.fit_one_cycle, Learner.lr_find   # fastai v1's spellings too: fit_one_cycle(learn, 5, 1e-2), lr_find(learn)
 
 # %% ../nbs/05_learner.ipynb #3df3b7ff
@@ -612,19 +610,12 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
 
 def _drop_lr_starts(opt:OptimWrapper, cbs:list)->None:
     "Drop the `initial_lr` an earlier fit's torch LR scheduler left in `opt`'s param groups, so that one built in this fit starts from its lr; not if one of `cbs` holds a `OneCycleLR` over `opt`, which reads it at every step."
-    if any(_holds_one_cycle(v, opt.opt) for cb in cbs for v in vars(cb).values()): return
+    if any(_holds(v, _one_cycle_over(opt.opt)) for cb in cbs for v in vars(cb).values()): return
     for pg in opt.param_groups: pg.pop('initial_lr', None)   # the other schedulers read it only when built, and set it only if it is not there
 
-_nested_cycle = (list, tuple, dict, torch.optim.lr_scheduler.LRScheduler)
-
-def _holds_one_cycle(v, opt:torch.optim.Optimizer, depth:int=0)->bool:
-    "Does `v` hold a torch `OneCycleLR` over `opt`: itself, or in lists, tuples or dicts, or a `SequentialLR`/`ChainedScheduler` (3 deep)?"
-    if isinstance(v, torch.optim.lr_scheduler.OneCycleLR): return v.optimizer is opt
-    if isinstance(v, torch.optim.lr_scheduler.LRScheduler): v = getattr(v, '_schedulers', [])   # the schedulers it chains
-    if depth > 2 or not isinstance(v, (list, tuple, dict)): return False
-    items = list(v.values()) if isinstance(v, dict) else v
-    if not any(map(isinstance, items, repeat(_nested_cycle))): return False   # numbers (the Recorder's lists): a C loop
-    return any(_holds_one_cycle(o, opt, depth + 1) for o in items)
+def _one_cycle_over(opt:torch.optim.Optimizer)->Callable:
+    "A test of an object: is it a torch `OneCycleLR` over `opt`?"
+    return lambda s: isinstance(s, torch.optim.lr_scheduler.OneCycleLR) and s.optimizer is opt
 
 def _no_step(learn:Learner, e:BaseException, saved:Optional[dict]=None)->bool:
     "Did the fit that raised `e` take no step? Its Recorder logged no batch beyond `saved` (a checkpoint's), or it was refused at its first batch: nothing can train."
@@ -723,9 +714,7 @@ def _save(self:Learner, name:str|Path, with_opt:bool=True)->Path:
 def _loss_state(learn:Learner)->Optional[dict]:
     "The parameters of `learn.loss_func` if it is a module that has some (a loss with learned weights; its buffers, a class weighting, are settings), else None."
     lf = _loss_module(learn.loss_func)
-    if lf is None: return None
-    names = {n for n, _ in lf.named_parameters()}
-    return {k: v for k, v in lf.state_dict().items() if k in names}
+    return None if lf is None else {n: p.detach() for n, p in lf.named_parameters()}
 
 def _check_loss_state(learn:Learner, path:Path, loss_sd:Optional[dict], strict:bool=True)->tuple:
     "The loss parameters `loss_sd` saved in `path` (None: the file has none) if they fit `learn.loss_func` (else None), and what to warn of once loaded; refused if `strict` and they do not fit."
