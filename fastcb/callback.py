@@ -15,6 +15,7 @@ from typing import Any, Callable, Collection, Optional
 import numpy as np
 import torch
 from torch import nn, Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.data import DataLoader
 from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
@@ -99,7 +100,7 @@ def _has_state(v)->bool:
 def _holds_live(v)->bool:
     "Is `v` a list, tuple or dict holding a torch object with a state or a dataloader, which a checkpoint would pickle as a copy, not load into the live one?"
     items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
-    return any(map(isinstance, items, repeat(_live_types)))   # a C loop: the Recorder's lists hold a number per batch
+    return any(issubclass(t, _live_types) for t in set(map(type, items)))   # by type, in C: the Recorder's lists hold a number per batch
 
 def _holds(v, found:Callable, depth:int=0)->bool:
     "Is `found` true of `v`, or of what it holds: in lists, tuples and dicts (the optimizer's param groups), or a chaining LR scheduler's parts, 4 deep?"
@@ -107,7 +108,7 @@ def _holds(v, found:Callable, depth:int=0)->bool:
     if isinstance(v, dict): v = list(v.values())
     elif isinstance(v, torch.optim.lr_scheduler.LRScheduler): v = list(getattr(v, '_schedulers', ()))   # SequentialLR's, ChainedScheduler's
     if not isinstance(v, (list, tuple)) or depth > 3: return False
-    if not any(map(isinstance, v, repeat(_nested))): return False   # numbers, strings (the Recorder's lists): a C loop
+    if not any(issubclass(t, _nested) for t in set(map(type, v))): return False   # numbers, strings (the Recorder's lists): by type, in C
     return any(_holds(o, found, depth + 1) for o in v)
 
 def _hps(pgs:list)->list[dict]:
@@ -357,6 +358,7 @@ class CallbackHandler:
         self.plans = {e: self.met_plans[e] + self.cb_plans[e] for e in _events}
         self.bare = {e: self._bare(e) for e in _batch_events}
         self.valid_begin = self.plans['batch_begin'] if self.met_plans['batch_begin'] else None   # a metric takes validation batches' begin: by `dispatch`
+        self.owners = None   # see `_owner`
 
     def _plans_of(self, cbs:list)->dict:
         "For each event, `(cb, method, how, get)` of each of `cbs` implementing it, in order; add where they read `smooth_loss` to `smooth_at`."
@@ -408,8 +410,9 @@ class CallbackHandler:
                 raise
 
     def _owner(self, f:Callable, event:str)->Callback:
-        "The callback whose method `f` is planned at `event`."
-        return next(cb for cb, g, *_ in self.plans[event] if g is f)
+        "The callback whose method `f` is planned at `event`, from a map made at the first call (a scan of the plans would cost each returned dict O(callbacks))."
+        if self.owners is None: self.owners = {(e, id(g)): cb for e in _events for cb, g, *_ in self.plans[e]}
+        return self.owners[event, id(f)]
 
     def _failed(self, e:BaseException, cb:Callback, event:str)->None:
         "Note on `e` that `cb` raised it at `event`, and remember `cb` (see `on_train_begin`)."
@@ -1032,6 +1035,11 @@ def _check_loss_params(loss_func, opt)->None:
 def _loss_module(f)->Optional[nn.Module]:
     "`f` if it is a module with parameters (a loss with learned weights): checkpoints and restores keep them beside the model's; else None."
     return f if isinstance(f, nn.Module) and next(f.parameters(), None) is not None else None
+
+def _reset_of(model:nn.Module)->Optional[Callable]:
+    "The `reset` of `model` (of the one a `DataParallel` or `DistributedDataParallel` wraps), clearing a hidden state kept between batches; None if none."
+    reset = getattr(model.module if isinstance(model, (nn.DataParallel, DistributedDataParallel)) else model, 'reset', None)
+    return reset if callable(reset) else None
 
 def _check_loss_func(f)->None:
     "Refuse a loss function `f` that cannot be called as `f(output, target)`: a loss class, a name."

@@ -204,6 +204,12 @@ def _number(v):
 _in_place = {'model': "load weights into it (learn.model.load_state_dict)", 'opt': "swap the optimizer it wraps (learn.opt.opt = ...)",
              'data': "change its dataloaders (learn.data.train_dl = ...)"}   # what a callback may change mid-fit instead
 
+_per_batch = ('lrs', 'moms', 'losses')   # the Recorder's lists of a number per training batch
+
+def _packed(xs:list)->np.ndarray|list:
+    "`xs` as a numpy array if it holds only floats: a checkpoint pickles it in one piece (a list, number by number, took ~1 µs a batch at each save)."
+    return np.array(xs, dtype=np.float64) if set(map(type, xs)) <= {float} else xs
+
 class Recorder(LearnerCallback):
     "A `LearnerCallback` that records epoch, loss, opt and metric data during training."
     order = -10  # as in fastai v1: the callbacks after it read this epoch's history (it logs lr at `on_backward_begin`, once the schedulers set it)
@@ -314,6 +320,7 @@ class Recorder(LearnerCallback):
         self.take_losses()
         sd = super().state_dict()
         if 'start_epoch' in sd: sd['epoch_time'] = time.time() - sd.pop('start_epoch')   # a resumed run's clock goes on from it
+        for k in _per_batch: sd[k] = _packed(sd[k])
         return sd
 
     def load_state_dict(self, sd:dict)->None:
@@ -321,12 +328,17 @@ class Recorder(LearnerCallback):
         if 'names' in vars(self) and 'names' in sd and sd['names'] != self.names:   # a resume: the columns this fit's callbacks named
             raise ValueError(f"The checkpoint's results have the columns {sd['names']}, this fit's {self.names}: resume with the callbacks "
                              "and metrics of the run that saved it (a callback adding a column starts a new fit)")
-        sd = dict(sd); t = sd.pop('epoch_time', None)
+        sd = {k: v.tolist() if k in _per_batch and isinstance(v, np.ndarray) else v for k, v in sd.items()}; t = sd.pop('epoch_time', None)
         super().load_state_dict(sd)
         if t is not None: self.start_epoch = time.time() - t
 
 # %% ../nbs/05_learner.ipynb #81e2908c
-def _skip(xs:list, start:int, end:int)->list: return xs[start:len(xs)-end] if end else xs[start:]
+def _skip(xs:list, start:int, end:int)->list: return xs[start:max(len(xs) - end, 0)]   # an `end` past the start leaves nothing
+
+def _epoch_pts(self:Recorder, vals:list, skip_start:int, skip_end:int)->list:
+    "`(batches processed, value)` of `vals`, one per epoch, for the epochs that ended inside the window `skip_start` and `skip_end` leave of the batches."
+    last = len(self.losses) - skip_end   # an interrupted fit's last batches belong to no finished epoch
+    return [(x, v) for x, v in zip(np.cumsum(self.nb_batches), vals) if skip_start < x <= last]
 
 def _new_fig(n:int=1)->tuple:
     "A figure of `n` plots side by side, 6x4 inches each, and its axes."
@@ -350,8 +362,7 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
     fig, ax = _new_fig()
     losses = _skip(self.losses, skip_start, skip_end)
     ax.plot(range(skip_start + 1, skip_start + 1 + len(losses)), losses, label='Train')   # batch k's loss: k+1 processed
-    val_iter = np.cumsum(self.nb_batches)
-    vals = [(i, v) for i, v in zip(val_iter, self.val_losses) if v is not None]
+    vals = [(x, v) for x, v in _epoch_pts(self, self.val_losses, skip_start, skip_end) if v is not None]
     if vals: ax.plot(*zip(*vals), marker='o', label='Validation')
     ax.set_ylabel('Loss'); ax.set_xlabel('Batches processed'); ax.legend()
     if return_fig: return fig
@@ -361,8 +372,7 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
     if not any(v is not None for m in self.metrics for v in m):
         if getattr(self, 'metrics_names', None): raise ValueError("There are no metrics to plot: they are computed on the validation set, and this fit had none")
         raise ValueError("There are no metrics to plot: pass metrics=[...] to the Learner")
-    last = sum(self.nb_batches) - skip_end
-    pts = [(x, m) for x, m in zip(np.cumsum(self.nb_batches), self.metrics) if skip_start < x <= last]   # a row per epoch, None where not computed
+    pts = _epoch_pts(self, self.metrics, skip_start, skip_end)   # a row per epoch, None where not computed
     if not pts: raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave none of the {len(self.metrics)} epochs' metrics to plot")
     n = len(self.metrics[0])
     fig, axs = _new_fig(n)
@@ -381,11 +391,12 @@ def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=Fals
     fig, ax = _new_fig()
     ax.plot(lrs, losses); ax.set_ylabel('Loss'); ax.set_xlabel('Learning Rate'); ax.set_xscale('log')
     if suggestion:
-        if len(losses) < 2: raise ValueError("Too few points for a suggestion: run lr_find with a larger num_it")
-        mg = int(np.gradient(np.array(losses)).argmin())
-        self.min_grad_lr = lrs[mg]
-        print(f"Min numerical gradient: {lrs[mg]:.2E}")
-        ax.plot(lrs[mg], losses[mg], markersize=10, marker='o', color='red')
+        pts = [(lr, l) for lr, l in zip(lrs, losses) if math.isfinite(l)]   # a diverged search ends on an inf or NaN loss
+        if len(pts) < 2: raise ValueError("Too few finite losses for a suggestion: run lr_find with a larger num_it")
+        lr, l = pts[int(np.gradient(np.array([l for _, l in pts])).argmin())]
+        self.min_grad_lr = lr
+        print(f"Min numerical gradient: {lr:.2E}")
+        ax.plot(lr, l, markersize=10, marker='o', color='red')
     if return_fig: return fig
 
 Recorder.plot_lr, Recorder.plot_losses, Recorder.plot_metrics, Recorder.plot = _plot_lr, _plot_losses, _plot_metrics, _plot
@@ -640,7 +651,10 @@ def _put_back(learn:Learner, kept:dict, weights:tuple=(None, None, None, None))-
     for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
 
 def _check_own(learn:Learner, cbs:list)->list:
-    "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn`: it would read that one's model and write its files."
+    "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn` (it would read that one's model and write its files), and a second `Recorder`."
+    recs = [cb.name for cb in cbs if isinstance(cb, Recorder)]
+    if len(recs) > 1: raise ValueError(f"This fit has {len(recs)} Recorders ({', '.join(recs)}), and a fit has one history: replace the learner's in "
+                                       "callback_fns rather than add another, e.g. learn.callback_fns[0] = partial(Recorder, add_time=False)")
     for cb in cbs:
         if not isinstance(cb, LearnerCallback): continue
         if 'learn' not in cb.__dict__:

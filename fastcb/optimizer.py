@@ -8,6 +8,7 @@ Docs: https://fastcb.github.io/fastcb/optimizer.html.md"""
 from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Optional
 import copy, inspect, math, warnings
 import numpy as np
 import torch
@@ -151,13 +152,27 @@ def _steps_on_cpu(opt:optim.Optimizer)->None:
             step = opt.state.get(p, {}).get('step')
             if isinstance(step, torch.Tensor) and not step.is_cpu: opt.state[p]['step'] = step.cpu()
 
+_moments = {'momentum_buffer', 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'exp_inf', 'square_avg', 'grad_avg', 'sum', 'acc_delta',
+            'prev', 'step_size', 'ax', 'variance'}   # the state torch's optimizers keep per element: a tensor of the param's shape
+
+def _check_state_fits(opt:optim.Optimizer, sd:dict)->None:
+    "Refuse the torch state dict `sd` if a param group of it holds another number of params than `opt`'s, or a param's moment another shape: a state from another model."
+    for i, (pg, spg) in enumerate(zip(opt.param_groups, sd['param_groups'])):
+        if len(pg['params']) != len(spg['params']):
+            raise ValueError(f"Param group {i} of the state dict has {len(spg['params'])} params, this optimizer's has {len(pg['params'])}: a state from another model?")
+        for j, (p, k) in enumerate(zip(pg['params'], spg['params'])):
+            for name, v in sd['state'].get(k, {}).items():
+                if name in _moments and isinstance(v, torch.Tensor) and v.shape != p.shape:
+                    raise ValueError(f"The state dict's {name!r} of param {j} in param group {i} has shape {tuple(v.shape)}, the param has {tuple(p.shape)}: "
+                                     "a state from another model?")
+
 def _read_hp(ow, j:int, k:str): return ow.opt.param_groups[j][k]   # `ow.opt`: a callback may swap it
 def _read_hp_item(ow, j:int, k:str, i:int): return ow.opt.param_groups[j][k][i]
 def _read_own_wd(ow): return ow._wd[-1]
 
 class OptimWrapper:
     "Wrap the torch optimizer `opt` so `lr, mom, beta, wd` read and write as properties, one value per layer group."
-    _attrs = ('opt', 'true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
+    _attrs = ('opt', '_true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
         if isinstance(opt, type) or not all(hasattr(opt, a) for a in ('param_groups', 'step', 'zero_grad', 'state_dict')):   # a torch optimizer, or one like it
@@ -165,7 +180,7 @@ class OptimWrapper:
                             "OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)), or OptimWrapper.create(opt_func, lr, layer_groups)")
         if _needs_closure(opt): raise TypeError(f"{type(opt).__name__}.step needs a closure that computes the loss again, and fastcb's loop "
                                                 "calls opt.step() without one: pick an optimizer that steps from the gradients alone (SGD, Adam...)")
-        self.opt,self.true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
+        self.opt,self._true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
         self._wd = [pg.get('weight_decay', 0.) for pg,_ in self._pairs()]
         if true_wd and 'weight_decay' in opt.param_groups[0]: self.set_val('weight_decay', 0.)
         if wd is not None: self.wd = wd
@@ -283,6 +298,17 @@ class OptimWrapper:
     def wd(self, val:float|list): self.set_val('wd', val)
 
     @property
+    def true_wd(self)->bool: "Whether `wd` is decoupled weight decay, applied by the wrapper, rather than the optimizer's L2 `weight_decay`."; return self._true_wd
+    @true_wd.setter
+    def true_wd(self, val:bool):
+        wds, old = self.read_val('wd'), self._true_wd
+        self._true_wd = val
+        try:   # the same decay, moved: into the wrapper, or into the optimizer's `weight_decay`
+            if val and 'weight_decay' in self.opt.param_groups[0]: self.set_val('weight_decay', 0.)
+            self.wd = wds
+        except BaseException: self._true_wd = old; raise   # an optimizer without `weight_decay` keeps a decoupled decay
+
+    @property
     def bn_wd(self)->bool: "Whether the norm layers' params decay too (only `create`'s norm param groups can be spared)."; return self._bn_wd
     @bn_wd.setter
     def bn_wd(self, val:bool):
@@ -297,18 +323,23 @@ class OptimWrapper:
                                  "(set any other param-group key with opt.set_val(key, val))")
         super().__setattr__(name, val)
 
-    def step(self)->None:
-        "Decay the weights if `true_wd`, then step the inner optimizer."
-        if self.true_wd and any(self._wd):
+    def step(self, closure:Optional[Callable]=None)->Optional[torch.Tensor]:
+        "Decay the weights if `true_wd`, then step the inner optimizer; with a `closure` (torch's API), first compute the loss with it, and return it."
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
+        if self._true_wd and any(self._wd):
             for (pg,npg),wd in zip(self._pairs(), self._wd):
                 if not wd: continue   # nothing to decay: skip the no_grad context, it costs microseconds per step
                 _decay_(pg, wd)
                 if npg is not None and self._bn_wd: _decay_(npg, wd)
         self.opt.step()
+        return loss
 
-    def zero_grad(self)->None:
-        "Clear the gradients: torch's optimizers set them to None."
-        self.opt.zero_grad()   # torch's default since 2.0; a keyword through its `_disable_dynamo` wrapper costs ~0.5 µs a step
+    def zero_grad(self, set_to_none:bool=True)->None:
+        "Clear the gradients: set them to None (torch's default), or to zeros if not `set_to_none`."
+        if set_to_none: self.opt.zero_grad()   # without the keyword, which costs ~0.5 µs a step through torch's `_disable_dynamo` wrapper
+        else: self.opt.zero_grad(set_to_none=False)
 
     def clear(self)->None:
         "Reset the inner optimizer's state (moments, momentum buffers), keeping the hyper-parameters."
@@ -331,8 +362,9 @@ class OptimWrapper:
         n, n_pg = len(self._pairs()), len(self.opt.param_groups)
         if len(hps['lr']) != n or len(sd['opt']['param_groups']) != n_pg:
             raise ValueError(f"The state dict has {len(hps['lr'])} layer groups ({len(sd['opt']['param_groups'])} param groups), this optimizer has {n} ({n_pg})")
+        _check_state_fits(self.opt, sd['opt'])
         self.opt.load_state_dict(copy.deepcopy(sd['opt']))   # torch would share `sd`'s tensors, and training would change them
-        self.true_wd, self.bn_wd, self._wd = hps['true_wd'], hps['bn_wd'], list(hps['wd'])
+        self._true_wd, self.bn_wd, self._wd = hps['true_wd'], hps['bn_wd'], list(hps['wd'])   # the groups' `weight_decay` came with the state
         _steps_on_cpu(self.opt)
 
     def __repr__(self)->str:

@@ -7,21 +7,15 @@ Docs: https://fastcb.github.io/fastcb/rnn.html.md"""
 # %% ../nbs/09_rnn.ipynb #3a5ef09f
 from __future__ import annotations
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any
 from torch import nn, Tensor
-from torch.nn.parallel import DistributedDataParallel
 from .core import _check_num
-from .callback import Callback, _refuse_learner
+from .callback import Callback, _refuse_learner, _reset_of
 
 # %% auto #0
 __all__ = ['RNNRegularizer']
 
 # %% ../nbs/09_rnn.ipynb #4aa89d08
-def _reset_of(model:nn.Module)->Optional[Callable]:
-    "The `reset` of `model` (of the one a `DataParallel` or `DistributedDataParallel` wraps), clearing a hidden state kept between batches; None if none."
-    reset = getattr(model.module if isinstance(model, (nn.DataParallel, DistributedDataParallel)) else model, 'reset', None)
-    return reset if callable(reset) else None
-
 def _last_layer(o)->Tensor:
     "The last layer's activations: `o` itself, or the last of a list of per-layer tensors."
     return o[-1] if isinstance(o, (list, tuple)) else o

@@ -12,7 +12,7 @@ import numpy as np
 from torch import optim
 from .core import is_listy, listify, _is_count, _check_num
 from .optimizer import _hps, _check_rates
-from .callback import Callback, _refuse_learner, _len, _loss_module, _host_copy
+from .callback import Callback, _refuse_learner, _len, _loss_module, _host_copy, _reset_of
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
 # %% auto #0
@@ -48,6 +48,10 @@ class TrainingPhase:
     def set_start(self, opt)->None:
         "Set `opt`'s scheduled hyper-parameters to their start values."
         for name, s in self.scheds.items(): setattr(opt, name, s.start)
+    def check(self, opt)->None:
+        "Set `opt`'s scheduled hyper-parameters to their end values, then their start values: one the optimizer cannot take (an Adam beta of 1.5) is refused now, before a fit's first batch."
+        for name, s in self.scheds.items(): setattr(opt, name, s.func(s.start, s.end, 1.))
+        self.set_start(opt)
     def step(self, opt)->None:
         "Set `opt`'s scheduled hyper-parameters to their values at the phase's next iteration."
         self.n += 1
@@ -78,9 +82,13 @@ class GeneralScheduler(Callback):
         if not self.phases: raise ValueError(f"{type(self).__name__} has no phase to schedule: give it a list of TrainingPhases")
         self.opt, self.idx_s = opt, 0
         self.n_batch = _len(data.train_dl)
-        for p in self.phases: p.restart()
+        for p in self.phases: p.restart(); p.check(opt)
         self.phases[0].set_start(opt)
-        for _ in range(iteration + (start * len(data.train_dl) if start else 0)): self._step()   # no len() needed unless skipping epochs
+        skip = iteration + (start * len(data.train_dl) if start else 0)   # no len() needed unless skipping epochs
+        for _ in range(skip): self._step()
+        if self.idx_s >= len(self.phases):
+            raise ValueError(f"{self.name}: its phases last {sum(p.length for p in self.phases)} batches, and this fit starts {skip} batches into them "
+                             f"(start_epoch={self.start_epoch}, iteration={iteration}): nothing is left to schedule")
         return {'epoch': start} if start > epoch else None   # skip to it (a resumed fit is there already)
 
     def _step(self)->bool:
@@ -192,3 +200,5 @@ class LRFinder(Callback):
         self.model.load_state_dict(self.model_state)
         self.opt.load_state_dict(self.opt_state)
         if self.loss is not None: self.loss.load_state_dict(self.loss_state)
+        reset = _reset_of(self.model)   # a hidden state kept between batches (an RNN's) is in no state dict: the search's last one goes, as in fastai v1
+        if reset: reset()
