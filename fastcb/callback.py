@@ -964,8 +964,11 @@ def _note_batch(e:Exception, out, yb)->None:
                f"(shape {tuple(yb.shape)}): output and target must have the same first dimension, unless loss_func takes them otherwise)")
 
 def _check_batch(out, yb)->None:
-    "Warn about an output `out` and a target `yb` (that the loss took) which an element-wise loss broadcasts to a bigger shape."
+    "Refuse a target `yb` with no batch dimension (an item, not a batch); warn about an output `out` and a target which an element-wise loss broadcasts to a bigger shape."
     yb = _first_tensor(yb)
+    if yb is not None and yb.ndim == 0:   # cross_entropy takes one item as it takes a batch: it would train item by item
+        raise ValueError("The batch's target is a 0-d tensor: one item, with no batch dimension. Batches come from a DataLoader over the dataset "
+                         "(DataLoader(ds, batch_size=64), or DataBunch.create(train_ds, valid_ds)); a list given as train_dl holds (xb, yb) batches")
     if not _batched(out, yb) or out.shape == yb.shape: return
     if _row_each(out, yb): wide = out.numel() == yb.numel()   # (bs, 1) against (bs,): mse_loss would compare each output with every target
     else: wide = _broadcasts(out.shape, yb.shape)   # (1, 1) or (4, 1) against (3,); not CTC's (T, bs, C) against (bs, S), which its loss takes so
@@ -1037,9 +1040,13 @@ def _loss_module(f)->Optional[nn.Module]:
     return f if isinstance(f, nn.Module) and next(f.parameters(), None) is not None else None
 
 def _reset_of(model:nn.Module)->Optional[Callable]:
-    "The `reset` of `model` (of the one a `DataParallel` or `DistributedDataParallel` wraps), clearing a hidden state kept between batches; None if none."
+    "The `reset()` of `model` (of the one a `DataParallel` or `DistributedDataParallel` wraps), clearing a hidden state kept between batches; None if none."
     reset = getattr(model.module if isinstance(model, (nn.DataParallel, DistributedDataParallel)) else model, 'reset', None)
-    return reset if callable(reset) else None
+    if not callable(reset) or isinstance(reset, nn.Module): return None   # a GRU cell's `reset` gate is a layer
+    try: inspect.signature(reset).bind()
+    except TypeError: return None   # a `reset(bs)`: not one fastcb can call
+    except ValueError: pass   # no signature to read (a builtin): call it
+    return reset
 
 def _check_loss_func(f)->None:
     "Refuse a loss function `f` that cannot be called as `f(output, target)`: a loss class, a name."

@@ -38,13 +38,15 @@ def to_device(b, device:torch.device):
     return _map_batch(lambda t: t.to(device, non_blocking=True), b)
 
 class DeviceDataLoader:
-    "Iterate over `dl`, moving each batch to `device`."
+    "Iterate over `dl`, moving each batch to `device`; its other attributes (`dataset`, `batch_size`, `sampler`...) are `dl`'s."
     def __init__(self, dl, device:torch.device): self.dl, self.device = dl, device
     def __len__(self)->int: return len(self.dl)
     def __iter__(self):
         for b in self.dl: yield to_device(b, self.device)
-    @property
-    def dataset(self): "The dataset of the wrapped dataloader."; return self.dl.dataset
+    def __getattr__(self, k:str):
+        "An attribute of the wrapped `dl`, as on the CPU, where a DataBunch hands back the dataloader itself (fastai v1's did the same)."
+        if k.startswith('__') or 'dl' not in vars(self): raise AttributeError(k)   # copy and pickle look up some before `dl` is set
+        return getattr(self.dl, k)
 
 _train_only = ('shuffle', 'sampler', 'batch_sampler', 'drop_last', 'generator')   # DataLoader options `DataBunch.create` gives the training set only
 
@@ -97,6 +99,7 @@ class DataBunch:
             if isinstance(ds, (Tensor, np.ndarray)): raise TypeError(f"DataBunch.create takes datasets, got a {type(ds).__name__} as {n}: for inputs x and "
                                                                      "targets y, DataBunch.create(TensorDataset(x, y), TensorDataset(x_valid, y_valid))")
         if _len(train_ds) == 0: raise ValueError("DataBunch.create: train_ds is empty (no item to train on)")
+        if valid_ds is not None and _len(valid_ds) == 0: raise ValueError("DataBunch.create: valid_ds is empty (pass valid_ds=None to train without validation)")
         kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: a DataLoader refuses shuffle=
@@ -108,6 +111,7 @@ class DataBunch:
 
     def one_batch(self, valid:bool=False):
         "Get one batch from the training (or validation) dataloader."
+        if valid and self.valid_dl is None: raise ValueError("one_batch(valid=True): this DataBunch has no validation set")
         return next(iter(self.valid_dl if valid else self.train_dl))
 
     def __repr__(self)->str:

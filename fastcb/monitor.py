@@ -36,19 +36,19 @@ class CSVLogger(LearnerCallback):
 
     def read_logged_file(self)->list[dict]:
         "The rows of the log, as dicts keyed by column name."
-        with open(self.path, newline='') as f: return list(csv.DictReader(f))
+        with open(self.path, newline='', encoding='utf-8') as f: return list(csv.DictReader(f))
 
     def _rows_there(self)->Optional[list]:
         "The rows of the file after its header, which must be this training's columns; None if there is no file."
         if not (self.path.exists() and self.path.stat().st_size > 0): return None
-        with open(self.path, newline='') as f: header, *rows = list(csv.reader(f))
+        with open(self.path, newline='', encoding='utf-8') as f: header, *rows = list(csv.reader(f))
         names = self.learn.recorder.names
         if header != names: raise ValueError(f"Cannot append to {self.path}: its columns {header} differ from this training's {names}")
         return rows
 
     def _open(self)->None:
         "Open the file to append rows to it."
-        self.file, self.header = open(self.path, 'a', newline=''), None
+        self.file, self.header = open(self.path, 'a', newline='', encoding='utf-8'), None
         self.writer = csv.writer(self.file)
 
     def on_train_begin(self, **kwargs:Any)->None:
@@ -71,7 +71,7 @@ class CSVLogger(LearnerCallback):
         if rows is None: self.rows, self.header = 0, self.learn.recorder.names; return   # the run saved wrote no row: a file there is an older fit's
         rows, tmp = rows[:self.rows], self.path.with_name(self.path.name + '.tmp')
         try:
-            with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([self.learn.recorder.names, *rows])
+            with open(tmp, 'w', newline='', encoding='utf-8') as f: csv.writer(f).writerows([self.learn.recorder.names, *rows])
             os.replace(tmp, self.path)   # all or nothing: a crash here leaves the old file
         finally:
             if tmp.exists(): tmp.unlink()   # not replaced: a failed write, or an interrupt
@@ -82,7 +82,7 @@ class CSVLogger(LearnerCallback):
         "Write the epoch's row, as the results table shows it (after the header, in a new file), and flush it to disk."
         if self.file is None and self.header is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.path, 'w', newline='')
+            self.file = open(self.path, 'w', newline='', encoding='utf-8')   # UTF-8 whatever the locale: a metric may be named r2_σ
             self.writer = csv.writer(self.file)
             self.writer.writerow(self.header)
         if self.file is None: return   # not the main process

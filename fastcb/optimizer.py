@@ -157,6 +157,7 @@ _moments = {'momentum_buffer', 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'exp_i
 
 def _check_state_fits(opt:optim.Optimizer, sd:dict)->None:
     "Refuse the torch state dict `sd` if a param group of it holds another number of params than `opt`'s, or a param's moment another shape: a state from another model."
+    if not type(opt).__module__.startswith('torch.optim'): return   # a low-rank one (GaLore) keeps its `exp_avg` projected, in another shape
     for i, (pg, spg) in enumerate(zip(opt.param_groups, sd['param_groups'])):
         if len(pg['params']) != len(spg['params']):
             raise ValueError(f"Param group {i} of the state dict has {len(spg['params'])} params, this optimizer's has {len(pg['params'])}: a state from another model?")
@@ -325,15 +326,18 @@ class OptimWrapper:
 
     def step(self, closure:Optional[Callable]=None)->Optional[torch.Tensor]:
         "Decay the weights if `true_wd`, then step the inner optimizer; with a `closure` (torch's API), first compute the loss with it, and return it."
-        loss = None
-        if closure is not None:
-            with torch.enable_grad(): loss = closure()
+        if closure is not None: return self._step_after(closure)
         if self._true_wd and any(self._wd):
             for (pg,npg),wd in zip(self._pairs(), self._wd):
                 if not wd: continue   # nothing to decay: skip the no_grad context, it costs microseconds per step
                 _decay_(pg, wd)
                 if npg is not None and self._bn_wd: _decay_(npg, wd)
         self.opt.step()
+
+    def _step_after(self, closure:Callable)->torch.Tensor:
+        "Compute the loss with `closure`, with gradients as torch's optimizers do, then `step`; return the loss."
+        with torch.enable_grad(): loss = closure()
+        self.step()
         return loss
 
     def zero_grad(self, set_to_none:bool=True)->None:
@@ -366,6 +370,11 @@ class OptimWrapper:
         self.opt.load_state_dict(copy.deepcopy(sd['opt']))   # torch would share `sd`'s tensors, and training would change them
         self._true_wd, self.bn_wd, self._wd = hps['true_wd'], hps['bn_wd'], list(hps['wd'])   # the groups' `weight_decay` came with the state
         _steps_on_cpu(self.opt)
+
+    def __setstate__(self, state:dict):
+        "Unpickle, a wrapper pickled before `true_wd` became a property too."
+        if 'true_wd' in state: state['_true_wd'] = state.pop('true_wd')
+        self.__dict__.update(state)
 
     def __repr__(self)->str:
         hps = self.read_defaults()

@@ -75,7 +75,7 @@ class MixedPrecision(Callback):
         return {'last_output': to_float(last_output)}
 
     def on_backward_begin(self, last_loss:Tensor, **kwargs:Any)->Optional[dict]:
-        "Scale the loss (fp16 only), keeping the scale to divide the reported loss by."
+        "Scale the loss (fp16 only), keeping the scale: it falls on a skipped step (`on_step_end` counts them)."
         if self.scaler is None: return None
         self.loss_scale = self.scaler.scale(self.one)
         self.scaled = last_loss * self.loss_scale
@@ -151,7 +151,7 @@ def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
-    exclude = ['model', 'loss']
+    exclude = ['model', 'loss', 'mp']
     def __init__(self, n_step:int):
         if not _is_count(n_step): raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
         self.n_step, self.model, self.loss, self.pending, self.n_batch, self.divided = n_step, None, None, False, None, None
@@ -159,6 +159,11 @@ class GradientAccumulation(Callback):
     def on_train_begin(self, model:nn.Module, cb_handler=None, **kwargs:Any)->None:
         "Keep `model` (and a loss module with learned weights), whose gradients are dropped, saved and restored when training stops or resumes inside a group."
         self.model, self.loss, self.pending = model, _loss_module(getattr(cb_handler, 'loss_func', None)), False
+        self.mp = next((cb for cb in getattr(cb_handler, 'callbacks', ()) if isinstance(cb, MixedPrecision)), None)   # its fp16 scale is in the gradients
+
+    def _scaled(self)->bool:
+        "Do the gradients of a group carry a loss scale (an fp16 `MixedPrecision`'s, unscaled only at the group's step)?"
+        return self.mp is not None and self.mp.scaler is not None
 
     def params(self)->list:
         "The parameters whose gradients add up over a group: the model's, and a loss module's."
@@ -214,16 +219,20 @@ class GradientAccumulation(Callback):
     def state_dict(self)->dict:
         "The callback's state; inside a group also the gradients so far (`params`': CPU copies, None where a parameter has none)."
         sd = super().state_dict()
-        if self.pending: sd['grads'] = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.params()]
+        if self.pending: sd['grads'], sd['scaled'] = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.params()], self._scaled()
         return sd
 
     def load_state_dict(self, sd:dict)->None:
         "Restore `sd` (from `state_dict`), the gradients of a group under way into the model `on_train_begin` got."
         sd = dict(sd)
-        grads = sd.pop('grads', None)
+        grads, scaled = sd.pop('grads', None), sd.pop('scaled', None)
         super().load_state_dict(sd)
         if grads is None: return
         if self.model is None: raise RuntimeError("GradientAccumulation.load_state_dict: no model to put the gradients in (on_train_begin gives it)")
+        if scaled is not None and scaled != self._scaled():   # fp16 on a GPU, bf16 on the CPU: MixedPrecision picks one per fit
+            raise ValueError(f"GradientAccumulation: the checkpoint was taken inside a group, whose gradients are {'' if scaled else 'not '}multiplied by "
+                             f"fp16's loss scale, and this fit runs {'without one (bf16, or no MixedPrecision)' if scaled else 'with one (fp16)'}: resume "
+                             "on the kind of device that took it, or from a checkpoint at an epoch's end")
         params = self.params()
         if len(grads) == len(list(self.model.parameters())): params = list(self.model.parameters())   # saved before the loss's were (or with none)
         if len(grads) != len(params):

@@ -82,13 +82,17 @@ class GeneralScheduler(Callback):
         if not self.phases: raise ValueError(f"{type(self).__name__} has no phase to schedule: give it a list of TrainingPhases")
         self.opt, self.idx_s = opt, 0
         self.n_batch = _len(data.train_dl)
-        for p in self.phases: p.restart(); p.check(opt)
+        kept = opt.read_defaults()   # each phase's checks set what it schedules: a later phase's `mom` must not stay for the first one
+        try:
+            for p in self.phases: p.restart(); p.check(opt)
+        finally:
+            for k, v in kept.items(): opt.set_val(k, v)
         self.phases[0].set_start(opt)
         skip = iteration + (start * len(data.train_dl) if start else 0)   # no len() needed unless skipping epochs
         for _ in range(skip): self._step()
-        if self.idx_s >= len(self.phases):
-            raise ValueError(f"{self.name}: its phases last {sum(p.length for p in self.phases)} batches, and this fit starts {skip} batches into them "
-                             f"(start_epoch={self.start_epoch}, iteration={iteration}): nothing is left to schedule")
+        if self.idx_s >= len(self.phases) and not iteration:   # a resume may be at the end: after the last batch, before its validation
+            raise ValueError(f"{self.name}: its phases last {sum(p.length for p in self.phases)} batches, and start_epoch={start} starts this fit {skip} "
+                             "batches into them: nothing is left to schedule")
         return {'epoch': start} if start > epoch else None   # skip to it (a resumed fit is there already)
 
     def _step(self)->bool:

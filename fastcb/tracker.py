@@ -8,7 +8,8 @@ Docs: https://fastcb.github.io/fastcb/tracker.html.md"""
 from __future__ import annotations
 import math, re, warnings
 from typing import Any, Optional
-from torch import Tensor
+import torch
+from torch import nn, Tensor
 from .core import barrier, camel2snake, _is_count, _check_num
 from .callback import Callback
 from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name
@@ -18,9 +19,9 @@ __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'Red
 
 # %% ../nbs/06_tracker.ipynb #6168e207
 _max_words = ('accuracy', 'acc', 'auc', 'roc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'dice', 'iou', 'jaccard', 'kappa', 'score', 'corr')
-_min_words = ('err', 'mae', 'mse', 'mape', 'perplexity', 'entropy', 'nll', 'kl_div', 'distance')
+_min_words = ('err', 'mae', 'mse', 'mape', 'perplexity', 'entropy', 'nll', 'kl_div')
 _max_first = ('skill', 'explained', 'crpss')   # higher is better whatever else the name says: 'brier_skill_score', 'deviance_explained'
-_min_first = ('loss', 'error', 'brier', 'deviance', 'crps', 'rps', 'probability_score')   # then lower is better: 'brier_score', 'dice_loss'
+_min_first = ('loss', 'error', 'brier', 'deviance', 'crps', 'rps', 'probability_score', 'distance', 'divergence')   # then lower is better: 'brier_score', 'dice_loss', 'jaccard_distance'
 
 def _says(m:str, words:tuple)->bool:
     "Does the name `m` say one of `words`? One of 5 letters or more anywhere; a shorter one only at either end of a part of `m` ('roc' in 'auroc', not in 'procrustes')."
@@ -112,14 +113,14 @@ class SaveModelCallback(TrackerCallback):
     arg_attrs = {'name': 'fname'}   # the attribute keeping an argument of another name, for the resume's check of arguments
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
-        super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         if every not in ('improvement', 'epoch'): raise ValueError(f"every must be 'improvement' or 'epoch', got {every!r}")
+        super().__init__(learn, monitor=monitor, mode='min' if every == 'epoch' and mode == 'auto' else mode, min_delta=min_delta)   # every epoch: no monitor read
         _check_file_name('SaveModelCallback: name', name)
         self.every, self.fname, self.best_epoch = every, name, None  # `name` is the class's
 
     def on_train_begin(self, **kwargs:Any)->None:
-        "Reset the best value."
-        super().on_train_begin(**kwargs)
+        "Reset the best value (and check `monitor`, unless saving every epoch)."
+        if self.every == 'improvement': super().on_train_begin(**kwargs)
         self.best_epoch = None
 
     def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, **kwargs:Any)->None:
@@ -181,16 +182,24 @@ class TerminateOnNaNCallback(Callback):
     "A `Callback` that terminates training at the first NaN or infinite loss, before its backward pass and step."
     order = 100  # last at on_backward_begin: it checks the loss after every callback that changes it
     fit_only = True
+    exclude = ['bufs', 'saved']   # the fit's model's, and a copy of them
     def __init__(self): self.stopped = None
 
-    def on_train_begin(self, **kwargs:Any)->None:
-        "Forget an earlier fit's NaN."
+    def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:
+        "Forget an earlier fit's NaN; find the model's buffers (BatchNorm's running statistics), which a training batch's forward pass updates."
         self.stopped = None
+        self.bufs = [b for b in model.buffers() if not nn.parameter.is_lazy(b)]
+        self.saved = [b.clone() for b in self.bufs]
+
+    def on_batch_begin(self, train:bool, **kwargs:Any)->None:
+        "Copy the buffers before a training batch's forward pass, which puts its activations in them before its loss is known."
+        if train and self.bufs: torch._foreach_copy_(self.saved, self.bufs)
 
     def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, pbar, **kwargs:Any)->Optional[dict]:
         "Stop before the backward pass and the step if `last_loss` is not finite (a host sync on GPU)."
         loss = last_loss.item()   # a scalar (`loss_batch` checks it): one read, no kernels
         if math.isfinite(loss): return None
         self.stopped = (epoch, iteration)
+        if self.bufs: torch._foreach_copy_(self.bufs, self.saved)   # the batch's NaN activations out of BatchNorm's statistics
         pbar.write(f'Epoch {epoch}, iteration {iteration}: invalid loss ({loss}), terminating training.')
         return {'skip_bwd': True, 'skip_step': True, 'stop_epoch': True, 'stop_training': True}
