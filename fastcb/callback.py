@@ -542,6 +542,9 @@ class CallbackHandler:
 
     def on_epoch_end(self, val_loss:Optional[float])->bool:
         "Epoch is done, process `val_loss`: returns whether to stop training."
+        if isinstance(val_loss, (list, tuple)) or (isinstance(val_loss, Tensor) and val_loss.numel() != 1):   # the seed's loop passed [loss, *metrics]
+            raise TypeError(f"on_epoch_end takes the validation loss (a number, or None without validation), got {reprlib.repr(val_loss)}: the "
+                            "metrics' values are computed by the handler's metrics, CallbackHandler(callbacks, metrics=[...])")
         self.state['last_metrics'] = [val_loss]
         # no validation: empty metric columns, so that a callback's added value lands in its own
         if val_loss is None: self.state['last_metrics'] += [None] * len(self.met_plans['epoch_end'])
@@ -836,7 +839,9 @@ def _first_tensor(o)->Optional[Tensor]:
 
 def _bs(yb)->int:
     "The batch size of the target `yb`: a tensor, or a tuple/list, mapping or dataclass of them."
-    return (yb if isinstance(yb, Tensor) else _first_tensor(yb)).shape[0]   # twice per validation batch: the common case first
+    t = yb if isinstance(yb, Tensor) else _first_tensor(yb)   # twice per validation batch: the common case first
+    try: return t.shape[0]
+    except IndexError: return 1   # a 0-d target: one item (a DataLoader with batch_size=None over items, and a model with a 0-d output)
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
@@ -860,8 +865,8 @@ class AverageMetric(Callback):
         self.vals.append(self.func(last_output, *last_target) if many else self.func(last_output, last_target))
         self.sizes.append(_bs(last_target))
     def on_epoch_end(self, last_metrics:list, **kwargs)->Optional[dict]:
-        "Add the mean over the validation items, weighted by batch size, to `last_metrics`."
-        if not self.sizes: return None
+        "Add the mean over the validation items, weighted by batch size, to `last_metrics` (None if no validation batch came: a handler driven by hand)."
+        if not self.sizes: return {'last_metrics': last_metrics + [None]}
         try: val = _weighted_mean(self.vals, self.sizes)
         except (ValueError, RuntimeError, TypeError) as e:
             bad = next((v for v in self.vals if not isinstance(v, Tensor) or v.numel() != 1), None)
@@ -964,9 +969,9 @@ def _note_batch(e:Exception, out, yb)->None:
                f"(shape {tuple(yb.shape)}): output and target must have the same first dimension, unless loss_func takes them otherwise)")
 
 def _check_batch(out, yb)->None:
-    "Refuse a target `yb` with no batch dimension (an item, not a batch); warn about an output `out` and a target which an element-wise loss broadcasts to a bigger shape."
+    "Refuse a target `yb` with no batch dimension beside an output with some (an item, not a batch); warn about an output `out` and a target which an element-wise loss broadcasts to a bigger shape."
     yb = _first_tensor(yb)
-    if yb is not None and yb.ndim == 0:   # cross_entropy takes one item as it takes a batch: it would train item by item
+    if yb is not None and yb.ndim == 0 and isinstance(out, Tensor) and out.ndim:   # cross_entropy takes one item as it takes a batch: it would train item by item
         raise ValueError("The batch's target is a 0-d tensor: one item, with no batch dimension. Batches come from a DataLoader over the dataset "
                          "(DataLoader(ds, batch_size=64), or DataBunch.create(train_ds, valid_ds)); a list given as train_dl holds (xb, yb) batches")
     if not _batched(out, yb) or out.shape == yb.shape: return

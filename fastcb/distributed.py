@@ -74,13 +74,14 @@ def _comm_device()->torch.device:
     return torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
 
 def reduce_weighted(vals:Sequence[Optional[float]], n:int)->list[Optional[float]]:
-    "Global means of `vals` (None, a metric with no value this epoch, stays None), this rank's means over its `n` items: all-reduce `sum(val*n)` and `n`, then divide."
-    xs = [math.nan if v is None else _number(v) for v in vals]
-    if is_distributed():
-        t = torch.tensor([x * n for x in xs] + [float(n)], dtype=torch.float64, device=_comm_device())
-        dist.all_reduce(t)
-        xs = (t[:-1] / t[-1]).tolist()
-    return [None if math.isnan(x) else x for x in xs]
+    "Global means of `vals`, this rank's means over its `n` items: all-reduce `sum(val*n)` and the `n` of the ranks that have each value, then divide; None where no rank has one (a metric with no value this epoch), and a NaN stays NaN."
+    xs = [None if v is None else _number(v) for v in vals]
+    if not is_distributed(): return xs
+    has = [x is not None for x in xs]
+    t = torch.tensor([x * n if h else 0. for x, h in zip(xs, has)] + [float(n) if h else 0. for h in has], dtype=torch.float64, device=_comm_device())
+    dist.all_reduce(t)
+    sums, ns = t[:len(xs)].tolist(), t[len(xs):].tolist()
+    return [s / m if m else None for s, m in zip(sums, ns)]
 
 # %% ../nbs/11_distributed.ipynb #05bb365c
 class DistributedModel(DistributedDataParallel):
@@ -198,13 +199,14 @@ class DistributedTrainer(LearnerCallback):
                                f"(no_sync, as gradient accumulation over {self.n_step} batches stepped in the first epoch): "
                                f"the accumulation pattern changed")
 
-    def on_epoch_end(self, last_metrics:list, model:nn.Module, num_batch:int, **kwargs:Any)->Optional[dict]:
-        "Make the validation loss and metrics global: exact, weighted by each rank's number of items."
+    def on_epoch_end(self, last_metrics:list, model:nn.Module, num_batch:int, smooth_loss, **kwargs:Any)->dict:
+        "Make the validation loss and metrics global (exact, weighted by each rank's number of items), and the smoothed training loss the ranks' mean."
         if self.steps is not None and num_batch == self.n_batches:   # a full epoch watched: learn its pattern
             self.n_step, self.steps = infer_n_step(self.steps, self.n_batches), None
         if not self.synced: broadcast_buffers(model); self.synced = True
-        if not last_metrics or last_metrics[0] is None: return None
-        return {'last_metrics': reduce_weighted(last_metrics, self.n_valid)}
+        res = {'smooth_loss': reduce_weighted([smooth_loss], 1)[0]}   # a tracker of 'train_loss' decides alike on every rank (each rank's own: lrs parted, saves hung)
+        if last_metrics and last_metrics[0] is not None: res['last_metrics'] = reduce_weighted(last_metrics, self.n_valid)
+        return res
 
     def _leave_no_sync(self)->None:
         if self.no_sync is not None: self.no_sync.__exit__(None, None, None)

@@ -17,7 +17,7 @@ import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
-from .core import listify, camel2snake, _is_count, _check_num
+from .core import listify, camel2snake, is_distributed, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
 from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _holds, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
@@ -766,9 +766,9 @@ def _unreadable(e:Exception, what:str)->str:
     return f"is not a readable {what} (truncated or corrupt?)"
 
 def _check_model(self:Learner, path:Path, model_sd:dict, strict:bool=True)->dict:
-    "Check the weights `model_sd` from `path` fit this learner's model; return them named as it names them (`_match_compiled`)."
+    "Check the weights `model_sd` from `path` fit this learner's model; return them named as it names them (`_match_wrapped`)."
     mine = self.model.state_dict()
-    model_sd = _match_compiled(model_sd, mine)
+    model_sd = _match_wrapped(model_sd, mine)
     bad = (sorted(set(mine) ^ set(model_sd)) if strict else []) + [k for k in mine if k in model_sd and not _fits(mine[k], model_sd[k])]
     if not strict and model_sd and not set(mine) & set(model_sd): bad = sorted(model_sd)   # strict=False loads what matches: here nothing would
     if bad: raise ValueError(f"{path} was saved from another model: it does not fit this model (mismatched: {', '.join(bad[:5])}{'…' if len(bad) > 5 else ''})")
@@ -779,18 +779,19 @@ def _fits(mine, saved)->bool:
     if not isinstance(mine, Tensor) or not isinstance(saved, Tensor) or nn.parameter.is_lazy(mine): return True
     return mine.shape == saved.shape
 
-_compiled = '_orig_mod.'   # torch.compile's wrapper names the weights of the module it compiles so
+_wrapper_parts = re.compile(r'(?<![^.])(?:(?:_orig_mod|module)\.)+')   # torch.compile's and DataParallel's names for what they wrap, at a name's start or after a dot
 
-def _match_compiled(model_sd:dict, keys)->dict:
-    "`model_sd` with torch.compile's `_orig_mod.` prefix taken off or put on to match `keys`: a compiled model's weights load into the model uncompiled, and back."
-    ours, theirs = [any(k.startswith(_compiled) for k in ks) for ks in (keys, model_sd)]
-    if theirs and not ours and all(k.startswith(_compiled) for k in model_sd): return {k[len(_compiled):]: v for k, v in model_sd.items()}
-    if ours and not theirs and all(k.startswith(_compiled) for k in keys): return {_compiled + k: v for k, v in model_sd.items()}
-    return model_sd
+def _unwrapped(name:str)->str:
+    "A weight's `name` without the parts wrappers add: torch.compile's `_orig_mod.`, DataParallel's `module.`."
+    return _wrapper_parts.sub('', name)
 
-def _uncompiled(names:list[str])->list[str]:
-    "`names` of weights without torch.compile's prefix."
-    return [n.removeprefix(_compiled) for n in names]
+def _match_wrapped(model_sd:dict, keys)->dict:
+    "`model_sd` renamed to `keys` where the names differ by wrappers' parts only: a compiled or DataParallel model's weights (or a compiled part's) load into the bare model, and back."
+    keys = list(keys)
+    if set(model_sd) == set(keys): return model_sd   # the usual case
+    mine = {_unwrapped(k): k for k in keys}
+    if len(mine) < len(keys) or len(set(map(_unwrapped, model_sd))) < len(model_sd): return model_sd   # not one to one: the check names what differs
+    return {mine.get(_unwrapped(k), k): v for k, v in model_sd.items()}
 
 def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None, strict:bool=True,
              hint:str="to load the weights alone: with_opt=False", loss_sd:Optional[dict]=None)->None:
@@ -807,14 +808,24 @@ def _restore(self:Learner, path:Path, model_sd:dict, opt_sd:Optional[dict]=None,
 
 def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:Optional[bool]=None)->Learner:
     "Load model and optimizer state (if `with_opt`), and a loss module's learned weights, `name` from `self.model_dir`, read onto `device` (the CPU by default); with `strict=False`, those whose names match (in their shapes)."
-    path, device = _model_file(self, name), torch.device(device if device is not None else 'cpu')   # a bad device name, named as one
+    path, device = _saved_file(self, name), torch.device(device if device is not None else 'cpu')   # a bad device name, named as one
     # read on the CPU, then copied into the model's and the optimizer's own tensors: no second copy on the GPU, and Adam's
     # `step` counts stay on the CPU, where torch keeps them (on a GPU, its step would read each one with a sync)
     state = _read(path, 'saved model', map_location=device)
+    if _bare_weights(state): state = {'model': state}   # a model's state_dict saved alone: fastai v1's save(with_opt=False), or torch.save
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"{path} has no 'model' entry: not saved by Learner.save")
     if with_opt and 'opt' not in state: warnings.warn(f"{path} holds no optimizer state (saved with_opt=False, or before a fit): loaded the weights alone")
     _restore(self, path, state['model'], state.get('opt') if with_opt is not False else None, strict=strict, loss_sd=state.get('loss_func'))
     return self
+
+def _saved_file(learn:Learner, name:str|Path)->Path:
+    "The file `load` reads: `name`.pth in the models folder, or `name` itself if it is a `.pth` file (the path `save` returned)."
+    p = Path(name)
+    return p if p.suffix == '.pth' and p.is_file() else _model_file(learn, name)
+
+def _bare_weights(state)->bool:
+    "Is `state` a model's `state_dict` alone (every value a tensor), rather than `save`'s dict?"
+    return isinstance(state, dict) and bool(state) and 'model' not in state and all(isinstance(v, Tensor) for v in state.values())
 
 Learner.save, Learner.load = _save, _load
 
@@ -826,6 +837,9 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     what = 'validate' if average else 'get_preds'
     if dl is not None: _check_not_dataset(dl, what)
     elif self.data.valid_dl is None: raise ValueError(f"{what}: this learner has no validation set (a loaded learner has no data): pass a dataloader, learn.{what}(dl)")
+    elif self.fitting and is_distributed():   # `to_distributed` gave the fit each rank's part of the data
+        raise RuntimeError(f"learn.{what}() inside a distributed fit would run on this rank's shard of the validation set: pass the whole set's "
+                           f"dataloader, learn.{what}(dl), which every rank then runs in full")
     dl = self.data.valid_dl if dl is None else self.data._on_device(dl)   # batches on the model's device (one sent elsewhere, sent here)
     if dl is not None and not average: dl = _InputsAlone(dl)
     own = [cb for cb in self.callbacks if not cb.fit_only]
@@ -951,7 +965,13 @@ def _checkpoints(self:Learner, name:str='ckpt')->list[Path]:
     rel = lambda p: p.relative_to(d).as_posix()   # `name` may hold a folder: 'runs/exp1'
     files = [p for p in d.glob(f'{glob.escape(str(name))}_e*_b*.pth') if pat.fullmatch(rel(p))] if d.exists() else []   # not `ckpt_ema_e1_b0.pth`
     pos = lambda p: tuple(int(n) for n in pat.fullmatch(rel(p)).groups())
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, pos(p)))
+    stamped = [(t, pos(p), p) for p in files if (t := _mtime(p)) is not None]
+    return [p for *_, p in sorted(stamped)]
+
+def _mtime(p:Path)->Optional[int]:
+    "When `p` was last written (ns), or None if it is gone since it was listed (another run's cleanup of the same names)."
+    try: return p.stat().st_mtime_ns
+    except FileNotFoundError: return None
 
 def _frozen(model:nn.Module)->list[str]:
     "The names of `model`'s frozen parameters (those with `requires_grad` off)."
@@ -964,7 +984,7 @@ def _load_checkpoint(self:Learner, path:str|Path, check:Optional[Callable]=None)
     if not isinstance(ck, dict) or ck.get('format') != 'fastcb.checkpoint': raise ValueError(f"{path} is not a fastcb checkpoint (written by CheckpointCallback)")
     if check is not None:
         _check_model(self, path, ck['model'])   # the most basic mismatch first
-        if _uncompiled(ck['frozen']) != _uncompiled(_frozen(self.model)):
+        if list(map(_unwrapped, ck['frozen'])) != list(map(_unwrapped, _frozen(self.model))):
             some = lambda ns: f"{len(ns)} ({', '.join(ns[:3])}{', ...' if len(ns) > 3 else ''})" if ns else 'none'
             raise ValueError(f"{path} was saved with frozen parameters: {some(ck['frozen'])}; this learner has {some(_frozen(self.model))}: "
                              "freeze the same layers as the run that saved it (learn.freeze(), freeze_to)")
@@ -990,8 +1010,9 @@ def _export(self:Learner, file:str|Path='export.pkl')->Path:
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
         named = _unsaveable({cb.name: st for cb, (_, st) in zip(self.callbacks, state['cb_state'])}, e, 'an export')
         if named is not e: raise named from e
-        raise ValueError(f"export: cannot pickle the learner ({e}). A lambda or a function defined inside another one (in callback_fns, "
-                         "loss_func, metrics or opt_func) cannot be exported: use a module-level function, a class or functools.partial") from e
+        part = next((k for k in ('model', *state) if k != 'cb_state' and not _pickles(state[k])), 'learner')   # which one holds it (the layer groups hold the model)
+        raise ValueError(f"export: cannot pickle the learner's {part} ({e}). A lambda, or a function or class defined inside another "
+                         "function, cannot be exported: use a module-level function, a class or functools.partial") from e
     names = _from_main(state)
     if names:
         it = 'it' if len(names) == 1 else 'them'
@@ -1025,6 +1046,11 @@ def _from_main(obj)->list[str]:
     except Exception: pass   # a warning's check: the file is written already, and torch.save pickled it
     return found
 
+def _pickles(o)->bool:
+    "Can `o` be pickled?"
+    try: pickle.dumps(o); return True
+    except Exception: return False
+
 def _unsaveable(states:dict, e:Exception, where:str)->Exception:
     "An error naming the callback attribute of `states` (name -> state) that cannot be pickled in `where` (or `e` itself if none)."
     for key, sd in states.items():
@@ -1052,7 +1078,8 @@ def load_callback(cls:type, state:dict, learn:Learner)->Callback:
     return cb
 
 def load_learner(path:str|Path, file:str|Path='export.pkl', device=None)->Learner:
-    "Load a `Learner` object saved with `export` in `path/file`, for inference on `device`."
+    "Load a `Learner` object saved with `export` in `path/file` (or in the file `path`), for inference on `device`."
+    if Path(path).is_file(): path, file = Path(path).parent, Path(path).name   # the path `export` returned
     device = torch.device(device) if device is not None else default_device()
     state = _read(Path(path)/file, 'exported learner', map_location=device, weights_only=False)
     if not isinstance(state, dict) or not {'model', 'cb_state', 'callback_fns'} <= set(state):

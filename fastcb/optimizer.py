@@ -248,21 +248,22 @@ class OptimWrapper:
         j = -2 if self.opt.param_groups[-1].get('norm_group') else -1
         return partial(_read_hp, self, j, k) if i is None else partial(_read_hp_item, self, j, k, i)   # partials: a learner holding them pickles
 
-    def set_val(self, key:str, val, bn_groups:bool=True)->list:
-        "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values."
+    def set_val(self, key:str, val, bn_groups:bool=True, dry_run:bool=False)->list:
+        "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values. With `dry_run`, only check `val`."
         pairs = self._pairs()
         if key == 'wd' and self._wd_here:
             if not bn_groups: raise ValueError("The wrapper's wd decays a layer group's norm params as `bn_wd` says: set opt.bn_wd = False to spare them, not bn_groups=False")
             vals = _layer_vals(val, len(pairs), key)
             if any(vals) and not self.true_wd:
                 raise AttributeError(f"{type(self.opt).__name__} has no 'weight_decay' for L2 regularisation; use true_wd=True to decay in the wrapper")
-            self._wd = vals
+            if not dry_run: self._wd = vals
             return vals
         k,i = _hp_loc(self.opt, key)
         off = [pg for pg in self.opt.param_groups if pg[k] == 0] if k == 'momentum' and isinstance(self.opt, optim.RMSprop) else []
         tuple_val = isinstance(val, tuple) and i is None and isinstance(pairs[0][0][k], tuple)  # e.g. betas=(0.9,0.99)
         vals = [val]*len(pairs) if tuple_val else _layer_vals(val, len(pairs), key)
         if k == 'betas': _check_betas(key, vals, i)
+        if dry_run: return vals   # checked: what a schedule will set, before a fit's first batch
         for (pg,npg),v in zip(pairs, vals):
             _put(pg, k, i, v)
             if npg is not None and bn_groups: _put(npg, k, i, 0. if key == 'wd' and not self.bn_wd else v)
@@ -372,8 +373,9 @@ class OptimWrapper:
         _steps_on_cpu(self.opt)
 
     def __setstate__(self, state:dict):
-        "Unpickle, a wrapper pickled before `true_wd` became a property too."
-        if 'true_wd' in state: state['_true_wd'] = state.pop('true_wd')
+        "Unpickle, a wrapper pickled before `true_wd` and `bn_wd` became properties too."
+        for k in ('true_wd', 'bn_wd'):
+            if k in state: state[f'_{k}'] = state.pop(k)
         self.__dict__.update(state)
 
     def __repr__(self)->str:

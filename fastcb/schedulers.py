@@ -11,7 +11,7 @@ from typing import Any, Collection, Optional
 import numpy as np
 from torch import optim
 from .core import is_listy, listify, _is_count, _check_num
-from .optimizer import _hps, _check_rates
+from .optimizer import OptimWrapper, _hps, _check_rates
 from .callback import Callback, _refuse_learner, _len, _loss_module, _host_copy, _reset_of
 from .annealing import Scheduler, annealing_cos, annealing_exp, AnnealFunc
 
@@ -49,9 +49,9 @@ class TrainingPhase:
         "Set `opt`'s scheduled hyper-parameters to their start values."
         for name, s in self.scheds.items(): setattr(opt, name, s.start)
     def check(self, opt)->None:
-        "Set `opt`'s scheduled hyper-parameters to their end values, then their start values: one the optimizer cannot take (an Adam beta of 1.5) is refused now, before a fit's first batch."
-        for name, s in self.scheds.items(): setattr(opt, name, s.func(s.start, s.end, 1.))
-        self.set_start(opt)
+        "Check `opt` takes the scheduled hyper-parameters' start and end values, changing nothing: one it cannot take (an Adam beta of 1.5) is refused before a fit's first batch."
+        for name, s in self.scheds.items():
+            for v in (s.start, s.func(s.start, s.end, 1.)): opt.set_val(name, v, dry_run=True)
     def step(self, opt)->None:
         "Set `opt`'s scheduled hyper-parameters to their values at the phase's next iteration."
         self.n += 1
@@ -82,11 +82,7 @@ class GeneralScheduler(Callback):
         if not self.phases: raise ValueError(f"{type(self).__name__} has no phase to schedule: give it a list of TrainingPhases")
         self.opt, self.idx_s = opt, 0
         self.n_batch = _len(data.train_dl)
-        kept = opt.read_defaults()   # each phase's checks set what it schedules: a later phase's `mom` must not stay for the first one
-        try:
-            for p in self.phases: p.restart(); p.check(opt)
-        finally:
-            for k, v in kept.items(): opt.set_val(k, v)
+        for p in self.phases: p.restart(); p.check(opt)
         self.phases[0].set_start(opt)
         skip = iteration + (start * len(data.train_dl) if start else 0)   # no len() needed unless skipping epochs
         for _ in range(skip): self._step()
@@ -114,9 +110,9 @@ class GeneralScheduler(Callback):
         return {'stop_training': True, 'stop_epoch': True}
 
 def _check_wrapped(opt, cb:Callback)->None:
-    "Raise a clear error if `opt` is a bare torch optimizer, which has no `lr` or `mom` for `cb` to set."
-    if isinstance(opt, optim.Optimizer):
-        raise TypeError(f"{cb.name} sets opt.lr and opt.mom, which a torch {type(opt).__name__} does not have: "
+    "Raise a clear error if `opt` is not an `OptimWrapper` (a bare torch optimizer), which has no `lr` or `mom` for `cb` to set."
+    if not isinstance(opt, OptimWrapper):
+        raise TypeError(f"{cb.name} sets opt.lr and opt.mom, which a {'torch ' if isinstance(opt, optim.Optimizer) else ''}{type(opt).__name__} does not have: "
                         "wrap it, OptimWrapper(opt), or build it with OptimWrapper.create")
 
 # %% ../nbs/04_schedulers.ipynb #95c6e559

@@ -114,7 +114,10 @@ class SaveModelCallback(TrackerCallback):
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         if every not in ('improvement', 'epoch'): raise ValueError(f"every must be 'improvement' or 'epoch', got {every!r}")
-        super().__init__(learn, monitor=monitor, mode='min' if every == 'epoch' and mode == 'auto' else mode, min_delta=min_delta)   # every epoch: no monitor read
+        if every == 'epoch' and mode == 'auto':   # it reads no monitor: a name that says neither way is no error
+            try: mode = _auto_mode(monitor)
+            except ValueError: mode = 'min'
+        super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         _check_file_name('SaveModelCallback: name', name)
         self.every, self.fname, self.best_epoch = every, name, None  # `name` is the class's
 
@@ -178,22 +181,36 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         pbar.write(f"Epoch {epoch}: reducing lr to {', '.join(f'{lr:g}' for lr in new)}")   # each layer group's
 
 # %% ../nbs/06_tracker.ipynb #5d716296
+_running = ('running_mean', 'running_var', 'num_batches_tracked')   # a norm layer's statistics, by torch's names
+
 class TerminateOnNaNCallback(Callback):
     "A `Callback` that terminates training at the first NaN or infinite loss, before its backward pass and step."
     order = 100  # last at on_backward_begin: it checks the loss after every callback that changes it
     fit_only = True
-    exclude = ['bufs', 'saved']   # the fit's model's, and a copy of them
+    exclude = ['model', 'bufs', 'saved', 'lazy']   # the fit's model, its norm layers' statistics and a copy of them
     def __init__(self): self.stopped = None
 
     def on_train_begin(self, model:nn.Module, **kwargs:Any)->None:
-        "Forget an earlier fit's NaN; find the model's buffers (BatchNorm's running statistics), which a training batch's forward pass updates."
-        self.stopped = None
-        self.bufs = [b for b in model.buffers() if not nn.parameter.is_lazy(b)]
+        "Forget an earlier fit's NaN; find the norm layers' running statistics, which a training batch's forward pass updates."
+        self.stopped, self.model = None, model
+        self._find()
+
+    def _find(self)->None:
+        "Keep the norm layers' running statistics and a copy of them (a lazy layer's once a batch has shaped them)."
+        bufs = [b for n, b in self.model.named_buffers() if n.rpartition('.')[2] in _running]
+        self.lazy = any(map(nn.parameter.is_lazy, bufs))
+        self.bufs = [b for b in bufs if not nn.parameter.is_lazy(b)]
         self.saved = [b.clone() for b in self.bufs]
 
     def on_batch_begin(self, train:bool, **kwargs:Any)->None:
-        "Copy the buffers before a training batch's forward pass, which puts its activations in them before its loss is known."
-        if train and self.bufs: torch._foreach_copy_(self.saved, self.bufs)
+        "Copy the statistics before a training batch's forward pass, which puts its activations in them before its loss is known."
+        if not train: return
+        if self.lazy: self._find()
+        if self.bufs: torch._foreach_copy_(self.saved, self.bufs)
+
+    def on_train_end(self, **kwargs:Any)->None:
+        "Let the model and the copies go."
+        self.model = self.bufs = self.saved = None
 
     def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, pbar, **kwargs:Any)->Optional[dict]:
         "Stop before the backward pass and the step if `last_loss` is not finite (a host sync on GPU)."

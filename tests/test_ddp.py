@@ -92,8 +92,22 @@ WORKER = textwrap.dedent('''
     ck_stop = dict(name=stop_ck.name, stop=torch.load(stop_ck, weights_only=False)['handler']['position']['stop_training'])
     try: stop_learn.fit(3, 1e-2, callbacks=[StopOnRank1()], resume=stop_ck); ck_stop['resume'] = 'accepted'
     except ValueError as e: ck_stop['resume'] = 'refused' if 'stopped its fit early' in str(e) else str(e)   # on both ranks: nothing to train
+    # a tracker of 'train_loss' reads the ranks' mean (each rank's own: the lrs parted); a mid-fit validate() refuses this rank's shard
+    class SeenTrainLoss(LearnerCallback):
+        order = 25
+        def on_train_begin(self, **kwargs): self.vals, self.got = [], None
+        def on_epoch_end(self, smooth_loss, **kwargs):
+            self.vals.append(float(smooth_loss))
+            try: self.learn.validate(); self.got = 'ran'
+            except RuntimeError as e: self.got = str(e)
+    plateau = Learner(digits_databunch(flat=True), nn.Linear(64, 10), loss_func=nn.functional.cross_entropy, path=run_dir,
+                      silent=True).to_distributed()
+    seen_loss = SeenTrainLoss(plateau)
+    plateau.fit(3, 1e-2, callbacks=[ReduceLROnPlateauCallback(plateau, monitor='train_loss', patience=0, factor=0.5), seen_loss])
+    from fastcb.distributed import reduce_weighted
+    reduced = reduce_weighted([float('nan'), 2. if rank == 0 else None, None], 10)
     auditing = False
-    torch.save(dict(ck_stop=ck_stop, accum=accum, resumed=resumed, sync_flags=seen_sync.flags, n_local_stop=n_epochs_rank_local_stop, final=final, best=best, val_losses=val_losses,
+    torch.save(dict(train_losses=seen_loss.vals, mid_validate=seen_loss.got, plateau_lr=plateau.opt.lr, reduced=reduced, ck_stop=ck_stop, accum=accum, resumed=resumed, sync_flags=seen_sync.flags, n_local_stop=n_epochs_rank_local_stop, final=final, best=best, val_losses=val_losses,
                     metrics=metrics, local=local.vals, seen=saver.seen, stop_epoch=stopper.stopped_epoch,
                     written=sorted(set(written))), out/f'rank{rank}.pt')
     cleanup_distributed()
@@ -190,3 +204,18 @@ def test_accumulation_skips_the_average_and_stays_in_step(ddp_run):
 def test_reaches_the_single_process_accuracy(ddp_run):
     _, _, (r0, _) = ddp_run
     assert r0['metrics'][-1][0] >= 0.96, r0['metrics']
+
+def test_train_loss_is_the_ranks_mean(ddp_run):
+    "Trackers monitoring 'train_loss' read the same figure on every rank, so they decide alike (each rank's own smoothed loss parted the lrs, and hung collective saves)."
+    _, _, (r0, r1) = ddp_run
+    assert r0['train_losses'] == r1['train_losses'] and r0['plateau_lr'] == r1['plateau_lr']
+
+def test_midfit_validate_refuses_the_shard(ddp_run):
+    _, _, (r0, r1) = ddp_run
+    assert "this rank's shard" in r0['mid_validate'] and "this rank's shard" in r1['mid_validate']
+
+def test_reduction_keeps_nan_and_none(ddp_run):
+    "A NaN (a diverged loss) stays NaN; a value one rank has is that rank's; one no rank has stays None."
+    import math
+    _, _, (r0, r1) = ddp_run
+    for r in (r0['reduced'], r1['reduced']): assert math.isnan(r[0]) and r[1:] == [2., None]
