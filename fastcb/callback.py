@@ -301,7 +301,7 @@ def _check_event_names(cls:type)->None:
     "Warn about a method of `cls` named like an event it is not (`on_batch_ended`, fastai v2's `after_batch`): nothing would ever call it."
     for name in dir(cls):
         if name in _on_set or not callable(getattr(cls, name, None)): continue
-        close = difflib.get_close_matches(name.replace('_start', '_begin'), _on_names, n=1, cutoff=0.6) if name.startswith('on_') else []
+        close = ([_by_words[_words(name)]] if _words(name) in _by_words else difflib.get_close_matches(name, _on_names, n=1, cutoff=0.6)) if name.startswith('on_') else []
         if close or name in _v2_events:
             warnings.warn(f"{cls.__name__}.{name} is not a callback event, so it is never called: "
                           + (f"did you mean {close[0]}?" if close else f"fastcb's events are fastai v1's: {', '.join(_on_names)}"))
@@ -320,6 +320,14 @@ _method, _how = operator.itemgetter(1), operator.itemgetter(2)   # of a handler'
 _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]   # and what a callback doing nothing has
 _on_names = tuple(name for _, name, _ in _event_methods)
 _on_set = frozenset(_on_names)
+_synonyms = {'start': 'begin', 'starts': 'begin', 'begins': 'begin', 'began': 'begin', 'ends': 'end', 'ended': 'end', 'finish': 'end', 'finished': 'end',
+             'batches': 'batch', 'epochs': 'epoch', 'training': 'train'}
+
+def _words(name:str)->frozenset:
+    "The words of a method's `name` after `on_`, in any order, a synonym as the event's word: `on_begin_batch` says batch and begin."
+    return frozenset(_synonyms.get(w, w) for w in name.split('_')[1:])
+
+_by_words = {_words(n): n for n in _on_names}   # difflib matches letters: it took on_begin_batch for on_batch_end
 
 def _method_plan(f:Callable, event:str, bound:bool)->tuple:
     "How to call `f` at `event` (`_call_how`), and whether it reads `smooth_loss`."
@@ -906,7 +914,8 @@ def loss_batch(model:nn.Module, xb:Tensor, yb:Tensor, loss_func:Optional[Callabl
                cb_handler:Optional[CallbackHandler]=None, check:bool=True):
     "Calculate loss for a batch, and do the backward pass and step if `opt` is given; `check` the loss's shape and the output against the target. Without `loss_func`: the output and target, detached, on the CPU."
     if cb_handler is None: cb_handler = CallbackHandler()
-    out = model(*xb) if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) else model(xb)   # several inputs, or one
+    try: out = model(*xb) if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) else model(xb)   # several inputs, or one
+    except Exception as e: _note_input(e, xb, model); raise
     out = cb_handler.on_loss_begin(out)
     if loss_func is None: return _to_cpu(out), _to_cpu(yb)   # predictions (`get_preds`): collected batch by batch
     try: loss = loss_func(out, *yb) if isinstance(yb, (list, tuple)) else loss_func(out, yb)
@@ -961,9 +970,26 @@ def _row_each(out:Tensor, yb:Tensor)->bool:
     "Has `out` one row per item of `yb`, or per element ((bs*T, n_classes) against (bs, T): the loss flattens)?"
     return out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())
 
+def _note_input(e:Exception, xb, model:nn.Module)->None:
+    "Note on `e`, raised by the model on the input `xb`, the usual causes: a list of tensors taken for several inputs, or an input of another dtype than the model's."
+    if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) and isinstance(e, TypeError):
+        return e.add_note(f"(fastcb: the batch's input is a {type(xb).__name__} of {len(xb)}, which the model gets as {len(xb)} arguments, model(*xb): a model with one "
+                          "input takes a tensor, so return one from the Dataset (torch.tensor(row), not row.tolist()))")
+    p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
+    if isinstance(xb, Tensor) and p is not None and p.is_floating_point() and xb.dtype != p.dtype:
+        e.add_note(f"(fastcb: the input is {xb.dtype} and the model's weights {p.dtype}: convert the inputs, x.float() (numpy's and sklearn's "
+                   "arrays are float64), or the model)")
+
 def _note_batch(e:Exception, out, yb)->None:
-    "Note on `e`, raised by the loss, that `out` and the target `yb` have other batch sizes: the usual cause."
+    "Note on `e`, raised by the loss, the usual causes: output and target of other batch sizes, a target of shape (bs, 1) for class indices, or a class past the output's."
     yb = _first_tensor(yb)
+    if isinstance(out, Tensor) and isinstance(yb, Tensor) and out.ndim == 2 and not yb.is_floating_point():
+        if yb.shape == (out.shape[0], 1) and out.shape[1] > 1:
+            return e.add_note(f"(fastcb: the target has shape {tuple(yb.shape)}, the output {tuple(out.shape)}: a loss over classes takes one class index "
+                              "per item, shape (bs,): squeeze the target, y.squeeze(1))")
+        if yb.numel() and (yb.max() >= out.shape[1] or yb.min() < 0):
+            return e.add_note(f"(fastcb: the targets go from {yb.min().item()} to {yb.max().item()}, but the model outputs {out.shape[1]} classes, 0 to "
+                              f"{out.shape[1] - 1}: give its last layer as many outputs as there are classes)")
     if not _batched(out, yb) or _row_each(out, yb): return
     e.add_note(f"(fastcb: the model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has {yb.shape[0]} "
                f"(shape {tuple(yb.shape)}): output and target must have the same first dimension, unless loss_func takes them otherwise)")
@@ -971,7 +997,8 @@ def _note_batch(e:Exception, out, yb)->None:
 def _check_batch(out, yb)->None:
     "Refuse a target `yb` with no batch dimension beside an output with some (an item, not a batch); warn about an output `out` and a target which an element-wise loss broadcasts to a bigger shape."
     yb = _first_tensor(yb)
-    if yb is not None and yb.ndim == 0 and isinstance(out, Tensor) and out.ndim:   # cross_entropy takes one item as it takes a batch: it would train item by item
+    o = _first_tensor(out)   # a model's several outputs: the first
+    if yb is not None and yb.ndim == 0 and o is not None and o.ndim:   # cross_entropy takes one item as it takes a batch: it would train item by item
         raise ValueError("The batch's target is a 0-d tensor: one item, with no batch dimension. Batches come from a DataLoader over the dataset "
                          "(DataLoader(ds, batch_size=64), or DataBunch.create(train_ds, valid_ds)); a list given as train_dl holds (xb, yb) batches")
     if not _batched(out, yb) or out.shape == yb.shape: return
@@ -997,7 +1024,7 @@ def _check_not_dataset(dl, where:str)->None:
 def _note_validation(e:Exception, i:int)->None:
     "Note on `e`, raised by the model or the loss on validation batch `i` (not by a callback), that the validation set may not be shaped as the training set is."
     if any('raised in callback' in n for n in getattr(e, '__notes__', [])): return
-    e.add_note(f"(fastcb: raised in validation batch {i}: the validation set's batches must have the input shapes and target type the training set's have)")
+    e.add_note(f"(fastcb: raised in batch {i} of the dataloader validated, or predicted on: its batches must have the input shapes and target type the training set's have)")
 
 def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:Optional[CallbackHandler]=None,
              pbar:Optional[MasterBar]=None, average:bool=True, n_batch:Optional[int]=None):

@@ -17,7 +17,7 @@ import torch
 from torch import nn, Tensor
 from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
-from .core import listify, camel2snake, is_distributed, _is_count, _check_num
+from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
 from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _holds, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
@@ -96,8 +96,9 @@ class DataBunch:
         if not _is_count(bs): raise ValueError(f"DataBunch.create: bs must be a positive int, got {bs!r}")
         for n, ds in (('train_ds', train_ds), ('valid_ds', valid_ds)):
             if isinstance(ds, torch.utils.data.DataLoader): raise TypeError(f"DataBunch.create takes datasets, got a DataLoader as {n}: pass the dataloaders to DataBunch(train_dl, valid_dl)")
-            if isinstance(ds, (Tensor, np.ndarray)): raise TypeError(f"DataBunch.create takes datasets, got a {type(ds).__name__} as {n}: for inputs x and "
-                                                                     "targets y, DataBunch.create(TensorDataset(x, y), TensorDataset(x_valid, y_valid))")
+            if isinstance(ds, (Tensor, np.ndarray)) or (isinstance(ds, (tuple, list)) and ds and all(isinstance(a, (Tensor, np.ndarray)) for a in ds)):
+                raise TypeError(f"DataBunch.create takes datasets, got a {type(ds).__name__} {'of arrays ' if isinstance(ds, (tuple, list)) else ''}as {n}: "
+                                "for inputs x and targets y, DataBunch.create(TensorDataset(x, y), TensorDataset(x_valid, y_valid))")
         if _len(train_ds) == 0: raise ValueError("DataBunch.create: train_ds is empty (no item to train on)")
         if valid_ds is not None and _len(valid_ds) == 0: raise ValueError("DataBunch.create: valid_ds is empty (pass valid_ds=None to train without validation)")
         kw = {'num_workers': num_workers, 'pin_memory': device.type == 'cuda', **dl_kwargs}   # pin_memory=... given wins
@@ -395,6 +396,9 @@ def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=Fals
     fig, ax = _new_fig()
     ax.plot(lrs, losses); ax.set_ylabel('Loss'); ax.set_xlabel('Learning Rate'); ax.set_xscale('log')
     if suggestion:
+        if any(a >= b for a, b in zip(self.lrs, self.lrs[1:])):
+            warnings.warn("recorder.plot(suggestion=True) suggests an lr from an LR search, whose lr rises at every batch, and this history is a fit's: "
+                          "run learn.lr_find() first (learn.recorder.plot_losses() plots a fit's losses)")
         pts = [(lr, l) for lr, l in zip(lrs, losses) if math.isfinite(l)]   # a diverged search ends on an inf or NaN loss
         if len(pts) < 2: raise ValueError("Too few finite losses for a suggestion: run lr_find with a larger num_it")
         lr, l = pts[int(np.gradient(np.array([l for _, l in pts])).argmin())]
@@ -819,13 +823,14 @@ def _load(self:Learner, name:str|Path, device=None, strict:bool=True, with_opt:O
     return self
 
 def _saved_file(learn:Learner, name:str|Path)->Path:
-    "The file `load` reads: `name`.pth in the models folder, or `name` itself if it is a `.pth` file (the path `save` returned)."
-    p = Path(name)
-    return p if p.suffix == '.pth' and p.is_file() else _model_file(learn, name)
+    "The file `load` reads: `name`.pth in the models folder, or else `name` itself if it is a `.pth` file (the path `save` returned)."
+    f, p = _model_file(learn, name), Path(name)
+    return p if not f.exists() and p.suffix == '.pth' and p.is_file() else f
 
 def _bare_weights(state)->bool:
     "Is `state` a model's `state_dict` alone (every value a tensor), rather than `save`'s dict?"
-    return isinstance(state, dict) and bool(state) and 'model' not in state and all(isinstance(v, Tensor) for v in state.values())
+    return (isinstance(state, dict) and bool(state) and 'model' not in state
+            and all(isinstance(v, Tensor) or k.endswith('_extra_state') for k, v in state.items()))   # a module's `get_extra_state` object
 
 Learner.save, Learner.load = _save, _load
 
@@ -837,7 +842,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     what = 'validate' if average else 'get_preds'
     if dl is not None: _check_not_dataset(dl, what)
     elif self.data.valid_dl is None: raise ValueError(f"{what}: this learner has no validation set (a loaded learner has no data): pass a dataloader, learn.{what}(dl)")
-    elif self.fitting and is_distributed():   # `to_distributed` gave the fit each rank's part of the data
+    elif getattr(getattr(self, 'distributed_trainer', None), 'old_dls', None) is not None:   # `to_distributed` gave this fit each rank's part of the data
         raise RuntimeError(f"learn.{what}() inside a distributed fit would run on this rank's shard of the validation set: pass the whole set's "
                            f"dataloader, learn.{what}(dl), which every rank then runs in full")
     dl = self.data.valid_dl if dl is None else self.data._on_device(dl)   # batches on the model's device (one sent elsewhere, sent here)

@@ -183,6 +183,12 @@ class ReduceLROnPlateauCallback(TrackerCallback):
 # %% ../nbs/06_tracker.ipynb #5d716296
 _running = ('running_mean', 'running_var', 'num_batches_tracked')   # a norm layer's statistics, by torch's names
 
+def _reset_poisoned(model:nn.Module)->None:
+    "Start over (`reset_running_stats`) the norm layers of `model` whose running statistics are not finite."
+    for m in model.modules():
+        bufs = [getattr(m, k, None) for k in _running[:2]]
+        if callable(getattr(m, 'reset_running_stats', None)) and any(isinstance(b, Tensor) and not torch.isfinite(b).all() for b in bufs): m.reset_running_stats()
+
 class TerminateOnNaNCallback(Callback):
     "A `Callback` that terminates training at the first NaN or infinite loss, before its backward pass and step."
     order = 100  # last at on_backward_begin: it checks the loss after every callback that changes it
@@ -218,5 +224,6 @@ class TerminateOnNaNCallback(Callback):
         if math.isfinite(loss): return None
         self.stopped = (epoch, iteration)
         if self.bufs: torch._foreach_copy_(self.bufs, self.saved)   # the batch's NaN activations out of BatchNorm's statistics
+        if self.lazy: _reset_poisoned(self.model)   # a lazy layer this batch shaped: no copy of its statistics before it
         pbar.write(f'Epoch {epoch}, iteration {iteration}: invalid loss ({loss}), terminating training.')
         return {'skip_bwd': True, 'skip_step': True, 'stop_epoch': True, 'stop_training': True}
