@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from .core import barrier, camel2snake, _is_count, _check_num
 from .callback import Callback
-from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name
+from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _running
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -181,8 +181,6 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         pbar.write(f"Epoch {epoch}: reducing lr to {', '.join(f'{lr:g}' for lr in new)}")   # each layer group's
 
 # %% ../nbs/06_tracker.ipynb #5d716296
-_running = ('running_mean', 'running_var', 'num_batches_tracked')   # a norm layer's statistics, by torch's names
-
 def _reset_poisoned(model:nn.Module)->None:
     "Start over (`reset_running_stats`) the norm layers of `model` whose running statistics are not finite."
     for m in model.modules():
