@@ -972,7 +972,7 @@ def _row_each(out:Tensor, yb:Tensor)->bool:
 
 def _note_input(e:Exception, xb, model:nn.Module)->None:
     "Note on `e`, raised by the model on the input `xb`, the usual causes: a list of tensors taken for several inputs, or an input of another dtype than the model's."
-    if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) and isinstance(e, TypeError):
+    if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) and isinstance(e, TypeError) and 'positional argument' in str(e):
         return e.add_note(f"(fastcb: the batch's input is a {type(xb).__name__} of {len(xb)}, which the model gets as {len(xb)} arguments, model(*xb): a model with one "
                           "input takes a tensor, so return one from the Dataset (torch.tensor(row), not row.tolist()))")
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
@@ -987,7 +987,7 @@ def _note_batch(e:Exception, out, yb)->None:
         if yb.shape == (out.shape[0], 1) and out.shape[1] > 1:
             return e.add_note(f"(fastcb: the target has shape {tuple(yb.shape)}, the output {tuple(out.shape)}: a loss over classes takes one class index "
                               "per item, shape (bs,): squeeze the target, y.squeeze(1))")
-        if yb.numel() and (yb.max() >= out.shape[1] or yb.min() < 0):
+        if yb.is_cpu and yb.numel() and (yb.max() >= out.shape[1] or yb.min() < 0):   # on a GPU, a device-side assert: reading yb would fail again
             return e.add_note(f"(fastcb: the targets go from {yb.min().item()} to {yb.max().item()}, but the model outputs {out.shape[1]} classes, 0 to "
                               f"{out.shape[1] - 1}: give its last layer as many outputs as there are classes)")
     if not _batched(out, yb) or _row_each(out, yb): return

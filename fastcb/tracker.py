@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from .core import barrier, camel2snake, _is_count, _check_num
 from .callback import Callback
-from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _running
+from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _running, _stats
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -201,10 +201,9 @@ class TerminateOnNaNCallback(Callback):
 
     def _find(self)->None:
         "Keep the norm layers' running statistics and a copy of them (a lazy layer's once a batch has shaped them)."
-        bufs = [b for n, b in self.model.named_buffers() if n.rpartition('.')[2] in _running]
-        self.lazy = any(map(nn.parameter.is_lazy, bufs))
-        self.bufs = [b for b in bufs if not nn.parameter.is_lazy(b)]
-        self.saved = [b.clone() for b in self.bufs]
+        pairs = _stats(self.model)
+        self.bufs, self.saved = [b for b, _ in pairs], [c for _, c in pairs]
+        self.lazy = any(map(nn.parameter.is_lazy, self.model.buffers()))
 
     def on_batch_begin(self, train:bool, **kwargs:Any)->None:
         "Copy the statistics before a training batch's forward pass, which puts its activations in them before its loss is known."
