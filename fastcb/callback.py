@@ -301,7 +301,7 @@ def _check_event_names(cls:type)->None:
     "Warn about a method of `cls` named like an event it is not (`on_batch_ended`, fastai v2's `after_batch`): nothing would ever call it."
     for name in dir(cls):
         if name in _on_set or not callable(getattr(cls, name, None)): continue
-        close = ([_by_words[_words(name)]] if _words(name) in _by_words else difflib.get_close_matches(name, _on_names, n=1, cutoff=0.6)) if name.startswith('on_') else []
+        close = ([_by_words[_words(name)]] if _words(name) in _by_words else difflib.get_close_matches(name.replace('_start', '_begin'), _on_names, n=1, cutoff=0.6)) if name.startswith('on_') else []
         if close or name in _v2_events:
             warnings.warn(f"{cls.__name__}.{name} is not a callback event, so it is never called: "
                           + (f"did you mean {close[0]}?" if close else f"fastcb's events are fastai v1's: {', '.join(_on_names)}"))
@@ -320,8 +320,8 @@ _method, _how = operator.itemgetter(1), operator.itemgetter(2)   # of a handler'
 _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]   # and what a callback doing nothing has
 _on_names = tuple(name for _, name, _ in _event_methods)
 _on_set = frozenset(_on_names)
-_synonyms = {'start': 'begin', 'starts': 'begin', 'begins': 'begin', 'began': 'begin', 'ends': 'end', 'ended': 'end', 'finish': 'end', 'finished': 'end',
-             'batches': 'batch', 'epochs': 'epoch', 'training': 'train'}
+_synonyms = {'start': 'begin', 'starts': 'begin', 'started': 'begin', 'begins': 'begin', 'began': 'begin', 'ends': 'end', 'ended': 'end', 'ending': 'end',
+             'finish': 'end', 'finishes': 'end', 'finished': 'end', 'batches': 'batch', 'epochs': 'epoch', 'training': 'train'}
 
 def _words(name:str)->frozenset:
     "The words of a method's `name` after `on_`, in any order, a synonym as the event's word: `on_begin_batch` says batch and begin."
@@ -971,12 +971,12 @@ def _row_each(out:Tensor, yb:Tensor)->bool:
     return out.shape[0] == yb.shape[0] or (yb.ndim > 1 and out.shape[0] == yb.numel())
 
 def _note_input(e:Exception, xb, model:nn.Module)->None:
-    "Note on `e`, raised by the model on the input `xb`, the usual causes: a list of tensors taken for several inputs, or an input of another dtype than the model's."
+    "Note on `e`, raised by the model on the input `xb`, the usual causes: a list of tensors taken for several inputs, or a float input of another dtype than the model's."
     if isinstance(xb, (list, tuple)) and not isinstance(xb, PackedSequence) and isinstance(e, TypeError) and 'positional argument' in str(e):
         return e.add_note(f"(fastcb: the batch's input is a {type(xb).__name__} of {len(xb)}, which the model gets as {len(xb)} arguments, model(*xb): a model with one "
                           "input takes a tensor, so return one from the Dataset (torch.tensor(row), not row.tolist()))")
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
-    if isinstance(xb, Tensor) and p is not None and p.is_floating_point() and xb.dtype != p.dtype:
+    if isinstance(xb, Tensor) and xb.is_floating_point() and p is not None and p.is_floating_point() and xb.dtype != p.dtype:   # not token ids
         e.add_note(f"(fastcb: the input is {xb.dtype} and the model's weights {p.dtype}: convert the inputs, x.float() (numpy's and sklearn's "
                    "arrays are float64), or the model)")
 
@@ -987,8 +987,9 @@ def _note_batch(e:Exception, out, yb)->None:
         if yb.shape == (out.shape[0], 1) and out.shape[1] > 1:
             return e.add_note(f"(fastcb: the target has shape {tuple(yb.shape)}, the output {tuple(out.shape)}: a loss over classes takes one class index "
                               "per item, shape (bs,): squeeze the target, y.squeeze(1))")
-        if yb.is_cpu and yb.numel() and (yb.max() >= out.shape[1] or yb.min() < 0):   # on a GPU, a device-side assert: reading yb would fail again
-            return e.add_note(f"(fastcb: the targets go from {yb.min().item()} to {yb.max().item()}, but the model outputs {out.shape[1]} classes, 0 to "
+        ys = yb[yb != -100] if yb.ndim == 1 and yb.is_cpu else None   # class indices (-100: cross_entropy's ignore_index); on a GPU, after a device-side assert, not read
+        if ys is not None and ys.numel() and (ys.max() >= out.shape[1] or ys.min() < 0):
+            return e.add_note(f"(fastcb: the targets go from {ys.min().item()} to {ys.max().item()}, but the model outputs {out.shape[1]} classes, 0 to "
                               f"{out.shape[1] - 1}: give its last layer as many outputs as there are classes)")
     if not _batched(out, yb) or _row_each(out, yb): return
     e.add_note(f"(fastcb: the model's output has batch size {out.shape[0]} (shape {tuple(out.shape)}) but the target has {yb.shape[0]} "

@@ -649,21 +649,29 @@ def _stats(model:nn.Module)->list[tuple]:
     "The norm layers' running statistics of `model`, each with a copy: the first batch's forward pass updates them before a fit can be refused."
     return [(b, b.clone()) for n, b in model.named_buffers() if n.rpartition('.')[2] in _running and not nn.parameter.is_lazy(b)]
 
+def _lazy_norms(model:nn.Module)->list[nn.Module]:
+    "The norm layers of `model` whose statistics no batch has shaped yet (a `LazyBatchNorm1d`'s): no copy to put back, they start over."
+    return [m for m in model.modules() if nn.parameter.is_lazy(getattr(m, 'running_mean', None))]
+
 def _weights(learn:Learner, resume:bool)->tuple:
     "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters and the norm layers' statistics."
-    if resume and learn.opt is not None: return _host_copy(learn.model.state_dict()), _host_copy(learn.opt.state_dict()), None, _host_copy(_loss_state(learn)), None
-    return None, None, None if learn.opt is None else learn.opt.read_defaults(), None, _stats(learn.model)
+    if resume: return (_host_copy(learn.model.state_dict()), None if learn.opt is None else _host_copy(learn.opt.state_dict()), None,
+                       _host_copy(_loss_state(learn)), None)   # the whole model: the checkpoint is loaded into it before the first batch
+    return None, None, None if learn.opt is None else learn.opt.read_defaults(), None, (_stats(learn.model), _lazy_norms(learn.model))
 
 def _put_back(learn:Learner, kept:dict, weights:tuple=(None,)*5)->None:
     "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model, optimizer and loss states, or hyper-parameters and norm statistics."
     vars(learn).clear(); vars(learn).update(kept)
-    model_sd, opt_sd, hps, loss_sd, stats = weights
+    model_sd, opt_sd, hps, loss_sd, norms = weights
     if model_sd is not None: learn.model.load_state_dict(model_sd)
     if opt_sd is not None: learn.opt.load_state_dict(opt_sd)
     if loss_sd is not None: learn.loss_func.load_state_dict(loss_sd, strict=False)
     for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
+    stats, lazy = norms or ([], [])
     with torch.no_grad():
-        for b, v in stats or []: b.copy_(v)
+        for b, v in stats: b.copy_(v)
+    for m in lazy:   # shaped, and updated, by the refused batch
+        if not nn.parameter.is_lazy(m.running_mean): m.reset_running_stats()
 
 def _check_own(learn:Learner, cbs:list)->list:
     "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn` (it would read that one's model and write its files), and a second `Recorder`."

@@ -75,7 +75,7 @@ class MixedPrecision(Callback):
         return {'last_output': to_float(last_output)}
 
     def on_backward_begin(self, last_loss:Tensor, **kwargs:Any)->Optional[dict]:
-        "Scale the loss (fp16 only), keeping the scale: it falls on a skipped step (`on_step_end` counts them)."
+        "Scale the loss (fp16 only), keeping the scale used: `on_step_end` counts a skipped step by the scale falling below it."
         if self.scaler is None: return None
         self.loss_scale = self.scaler.scale(self.one)
         self.scaled = last_loss * self.loss_scale
