@@ -325,7 +325,8 @@ _synonyms = {'start': 'begin', 'starts': 'begin', 'started': 'begin', 'begins': 
 
 def _words(name:str)->frozenset:
     "The words of a method's `name` after `on_`, in any order, a synonym as the event's word: `on_begin_batch` says batch and begin."
-    return frozenset(_synonyms.get(w, w) for w in name.split('_')[1:])
+    ws = {_synonyms.get(w, w) for w in name.split('_')[1:]}
+    return frozenset(ws - {'train', 'training', 'validation', 'valid', 'val'} if ws & {'batch', 'epoch'} else ws)   # Lightning's on_train_batch_start: a batch's
 
 _by_words = {_words(n): n for n in _on_names}   # difflib matches letters: it took on_begin_batch for on_batch_end
 

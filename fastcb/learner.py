@@ -509,6 +509,9 @@ class Learner:
         self._check_train(); self._check_idle('fit')
         keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
         if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
+        if resume is not None and any(map(nn.parameter.is_lazy, (*self.model.parameters(), *self.model.buffers()))):
+            raise ValueError("resume: the model has lazy layers (nn.LazyLinear...) that no batch has shaped yet, so its state cannot be kept to put back "
+                             "if the fit is refused: run one batch through the model first, e.g. learn.model(learn.data.one_batch()[0])")
         lr, wd = self._fit_args(lr, wd)
         kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads

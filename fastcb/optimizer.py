@@ -162,6 +162,7 @@ def _check_state_fits(opt:optim.Optimizer, sd:dict)->None:
         if len(pg['params']) != len(spg['params']):
             raise ValueError(f"Param group {i} of the state dict has {len(spg['params'])} params, this optimizer's has {len(pg['params'])}: a state from another model?")
         for j, (p, k) in enumerate(zip(pg['params'], spg['params'])):
+            if nn.parameter.is_lazy(p): continue   # shaped by the model's load, next
             for name, v in sd['state'].get(k, {}).items():
                 if name in _moments and isinstance(v, torch.Tensor) and v.shape != p.shape:
                     raise ValueError(f"The state dict's {name!r} of param {j} in param group {i} has shape {tuple(v.shape)}, the param has {tuple(p.shape)}: "
