@@ -509,9 +509,6 @@ class Learner:
         self._check_train(); self._check_idle('fit')
         keep_wd = wd is None   # a hand-made optimizer keeps its own weight decay unless the fit is given one
         if resume is not None and not isinstance(resume, (str, Path)): raise TypeError(f"resume takes a checkpoint file's path (learn.checkpoints()[-1]), got a {type(resume).__name__}")
-        if resume is not None and any(map(nn.parameter.is_lazy, (*self.model.parameters(), *self.model.buffers()))):
-            raise ValueError("resume: the model has lazy layers (nn.LazyLinear...) that no batch has shaped yet, so its state cannot be kept to put back "
-                             "if the fit is refused: run one batch through the model first, e.g. learn.model(learn.data.one_batch()[0])")
         lr, wd = self._fit_args(lr, wd)
         kept = dict(vars(self))   # a refused fit leaves the learner as it was: the last fit's `learn.recorder` & co
         def start(sd:Optional[dict]=None)->None:   # once a resume's checkpoint is known to fit this fit, before it loads
@@ -658,8 +655,10 @@ def _lazy_norms(model:nn.Module)->list[nn.Module]:
 
 def _weights(learn:Learner, resume:bool)->tuple:
     "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters and the norm layers' statistics."
-    if resume: return (_host_copy(learn.model.state_dict()), None if learn.opt is None else _host_copy(learn.opt.state_dict()), None,
-                       _host_copy(_loss_state(learn)), None)   # the whole model: the checkpoint is loaded into it before the first batch
+    if resume:   # the whole model: the checkpoint is loaded into it before the first batch; one with unshaped lazy layers has no state to keep
+        lazy = any(map(nn.parameter.is_lazy, (*learn.model.parameters(), *learn.model.buffers())))
+        return (None if lazy else _host_copy(learn.model.state_dict()), None if learn.opt is None else _host_copy(learn.opt.state_dict()), None,
+                _host_copy(_loss_state(learn)), None)
     return None, None, None if learn.opt is None else learn.opt.read_defaults(), None, (_stats(learn.model), _lazy_norms(learn.model))
 
 def _put_back(learn:Learner, kept:dict, weights:tuple=(None,)*5)->None:
