@@ -645,13 +645,16 @@ def _no_step(learn:Learner, e:BaseException, saved:Optional[dict]=None)->bool:
 
 _running = ('running_mean', 'running_var', 'num_batches_tracked')   # a norm layer's statistics, by torch's names
 
-def _stats(model:nn.Module)->list[tuple]:
-    "The norm layers' running statistics of `model`, each with a copy: the first batch's forward pass updates them before a fit can be refused."
-    return [(b, b.clone()) for n, b in model.named_buffers() if n.rpartition('.')[2] in _running and not nn.parameter.is_lazy(b)]
+def _norm_state(model:nn.Module)->tuple[list, list, list]:
+    "The norm layers' running statistics of `model`, a copy of them, and the norm layers no batch has shaped yet (a `LazyBatchNorm1d`): what a training batch's forward pass changes before its loss can be refused."
+    bufs = [b for n, b in model.named_buffers() if n.rpartition('.')[2] in _running and not nn.parameter.is_lazy(b)]
+    return bufs, [b.clone() for b in bufs], [m for m in model.modules() if nn.parameter.is_lazy(getattr(m, 'running_mean', None))]
 
-def _lazy_norms(model:nn.Module)->list[nn.Module]:
-    "The norm layers of `model` whose statistics no batch has shaped yet (a `LazyBatchNorm1d`'s): no copy to put back, they start over."
-    return [m for m in model.modules() if nn.parameter.is_lazy(getattr(m, 'running_mean', None))]
+def _restore_norms(bufs:list, saved:list, lazy:list)->None:
+    "Copy the statistics `saved` back into `bufs`, and start over the `lazy` norm layers a batch has shaped since (there is no copy of theirs)."
+    if bufs: torch._foreach_copy_(bufs, saved)
+    for m in lazy:
+        if not nn.parameter.is_lazy(m.running_mean): m.reset_running_stats()
 
 def _weights(learn:Learner, resume:bool)->tuple:
     "What a fit may change before its first step: the model's, optimizer's and loss module's states if it `resume`s (copies), else the optimizer's hyper-parameters and the norm layers' statistics."
@@ -659,7 +662,7 @@ def _weights(learn:Learner, resume:bool)->tuple:
         lazy = any(map(nn.parameter.is_lazy, (*learn.model.parameters(), *learn.model.buffers())))
         return (None if lazy else _host_copy(learn.model.state_dict()), None if learn.opt is None else _host_copy(learn.opt.state_dict()), None,
                 _host_copy(_loss_state(learn)), None)
-    return None, None, None if learn.opt is None else learn.opt.read_defaults(), None, (_stats(learn.model), _lazy_norms(learn.model))
+    return None, None, None if learn.opt is None else learn.opt.read_defaults(), None, _norm_state(learn.model)
 
 def _put_back(learn:Learner, kept:dict, weights:tuple=(None,)*5)->None:
     "Put `learn`'s attributes back to `kept`, and what `weights` (from `_weights`) holds: model, optimizer and loss states, or hyper-parameters and norm statistics."
@@ -669,11 +672,7 @@ def _put_back(learn:Learner, kept:dict, weights:tuple=(None,)*5)->None:
     if opt_sd is not None: learn.opt.load_state_dict(opt_sd)
     if loss_sd is not None: learn.loss_func.load_state_dict(loss_sd, strict=False)
     for k, v in (hps or {}).items(): learn.opt.set_val(k, v)
-    stats, lazy = norms or ([], [])
-    with torch.no_grad():
-        for b, v in stats: b.copy_(v)
-    for m in lazy:   # shaped, and updated, by the refused batch
-        if not nn.parameter.is_lazy(m.running_mean): m.reset_running_stats()
+    if norms is not None: _restore_norms(*norms)
 
 def _check_own(learn:Learner, cbs:list)->list:
     "Refuse in `cbs` a `LearnerCallback` made for another learner than `learn` (it would read that one's model and write its files), and a second `Recorder`."

@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from .core import barrier, camel2snake, _is_count, _check_num
 from .callback import Callback
-from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _running, _stats
+from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _norm_state, _restore_norms
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -181,12 +181,6 @@ class ReduceLROnPlateauCallback(TrackerCallback):
         pbar.write(f"Epoch {epoch}: reducing lr to {', '.join(f'{lr:g}' for lr in new)}")   # each layer group's
 
 # %% ../nbs/06_tracker.ipynb #5d716296
-def _reset_poisoned(model:nn.Module)->None:
-    "Start over (`reset_running_stats`) the norm layers of `model` whose running statistics are not finite."
-    for m in model.modules():
-        bufs = [getattr(m, k, None) for k in _running[:2]]
-        if callable(getattr(m, 'reset_running_stats', None)) and any(isinstance(b, Tensor) and not torch.isfinite(b).all() for b in bufs): m.reset_running_stats()
-
 class TerminateOnNaNCallback(Callback):
     "A `Callback` that terminates training at the first NaN or infinite loss, before its backward pass and step."
     order = 100  # last at on_backward_begin: it checks the loss after every callback that changes it
@@ -200,10 +194,8 @@ class TerminateOnNaNCallback(Callback):
         self._find()
 
     def _find(self)->None:
-        "Keep the norm layers' running statistics and a copy of them (a lazy layer's once a batch has shaped them)."
-        pairs = _stats(self.model)
-        self.bufs, self.saved = [b for b, _ in pairs], [c for _, c in pairs]
-        self.lazy = any(map(nn.parameter.is_lazy, self.model.buffers()))
+        "Keep the norm layers' running statistics, a copy of them, and the lazy norm layers (found again until a batch has shaped them)."
+        self.bufs, self.saved, self.lazy = _norm_state(self.model)
 
     def on_batch_begin(self, train:bool, **kwargs:Any)->None:
         "Copy the statistics before a training batch's forward pass, which puts its activations in them before its loss is known."
@@ -213,14 +205,13 @@ class TerminateOnNaNCallback(Callback):
 
     def on_train_end(self, **kwargs:Any)->None:
         "Let the model and the copies go."
-        self.model = self.bufs = self.saved = None
+        self.model = self.bufs = self.saved = self.lazy = None
 
     def on_backward_begin(self, last_loss:Tensor, epoch:int, iteration:int, pbar, **kwargs:Any)->Optional[dict]:
         "Stop before the backward pass and the step if `last_loss` is not finite (a host sync on GPU)."
         loss = last_loss.item()   # a scalar (`loss_batch` checks it): one read, no kernels
         if math.isfinite(loss): return None
         self.stopped = (epoch, iteration)
-        if self.bufs: torch._foreach_copy_(self.bufs, self.saved)   # the batch's NaN activations out of BatchNorm's statistics
-        if self.lazy: _reset_poisoned(self.model)   # a lazy layer this batch shaped: no copy of its statistics before it
+        _restore_norms(self.bufs, self.saved, self.lazy)   # the batch's NaN activations out of the norm layers' statistics
         pbar.write(f'Epoch {epoch}, iteration {iteration}: invalid loss ({loss}), terminating training.')
         return {'skip_bwd': True, 'skip_step': True, 'stop_epoch': True, 'stop_training': True}
