@@ -206,9 +206,10 @@ class GradientAccumulation(Callback):
         self.drop()
 
     def on_train_end(self, **kwargs:Any)->None:
-        "Drop the gradients of a group training stopped inside (Ctrl-C, an error), and a failed batch's graph: the next fit starts from zero."
+        "Drop the gradients of a group training stopped inside (Ctrl-C, an error), and a failed batch's graph: the next fit starts from zero; let the model go."
         self.drop()
         self.divided = None   # set before a backward that failed (out of memory): it would hold the batch's activations
+        self.model = self.loss = self.mp = None   # kept for another fit, it must not keep this one's model alive (the next `on_train_begin` gives it)
 
     def drop(self)->None:
         "Zero (set to None) the gradients accumulated in a group that will not be stepped."

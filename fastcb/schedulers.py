@@ -109,6 +109,10 @@ class GeneralScheduler(Callback):
                                          f"early: it was planned from len(train_dl) = {self.n_batch} at the fit's start (did train_dl change?)")
         return {'stop_training': True, 'stop_epoch': True}
 
+    def on_train_end(self, **kwargs:Any)->None:
+        "Let the fit's optimizer go: a schedule kept for the next fit must not keep this one's (`learn.opt = None` frees it, moments and all)."
+        self.opt = None
+
 def _check_wrapped(opt, cb:Callback)->None:
     "Raise a clear error if `opt` is not an `OptimWrapper` (a bare torch optimizer), which has no `lr` or `mom` for `cb` to set."
     if not isinstance(opt, OptimWrapper):
@@ -202,3 +206,4 @@ class LRFinder(Callback):
         if self.loss is not None: self.loss.load_state_dict(self.loss_state)
         reset = _reset_of(self.model)   # a hidden state kept between batches (an RNN's) is in no state dict: the search's last one goes, as in fastai v1
         if reset: reset()
+        self.model = self.opt = self.loss = self.model_state = self.opt_state = self.loss_state = None   # a finder kept in a variable holds none of them

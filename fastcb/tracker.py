@@ -121,10 +121,21 @@ class SaveModelCallback(TrackerCallback):
         _check_file_name('SaveModelCallback: name', name)
         self.every, self.fname, self.best_epoch = every, name, None  # `name` is the class's
 
-    def on_train_begin(self, **kwargs:Any)->None:
-        "Reset the best value (and check `monitor`, unless saving every epoch)."
+    def on_train_begin(self, epoch:int, cb_handler=None, **kwargs:Any)->None:
+        "Reset the best value (and check `monitor`, unless saving every epoch); saving every epoch, a fit that starts at `epoch` > 0 starts from `{name}_{epoch-1}`."
         if self.every == 'improvement': super().on_train_begin(**kwargs)
         self.best_epoch = None
+        if self.every == 'epoch' and epoch and getattr(cb_handler, 'resume_sd', None) is None: self._jump_to(epoch)   # a resume has its checkpoint's weights
+
+    def _jump_to(self, epoch:int)->None:
+        "Load the model and optimizer saved at the end of epoch `epoch-1`, keeping the hyper-parameters the fit set (its scheduler's, at `start_epoch`), as fastai v1's `jump_to_epoch` did."
+        file = _model_file(self.learn, f'{self.fname}_{epoch - 1}')
+        if not file.exists():
+            return warnings.warn(f"SaveModelCallback: this fit starts at epoch {epoch} (a start_epoch), but {file}, saved at the end of epoch {epoch - 1}, "
+                                 "is not there: it trains on from the weights the learner holds")
+        hps = self.learn.opt.read_defaults()
+        self.learn.load(file.stem)
+        for k, v in hps.items(): self.learn.opt.set_val(k, v)
 
     def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, **kwargs:Any)->None:
         "Save the model if `monitor` improved (or at every epoch)."
