@@ -81,7 +81,7 @@ def test_sample_page(sample):
     assert re.search(r'href="https://github.com/x/smp_\w+/blob/main/smp_\w+/core.py#L3"', page)  # source link, line
     assert 'tests/test_notebooks.py::test_notebook[00_core]' in page and 'tests/test_sample.py::test_thing' in page
     assert 'HIDDEN_CELL_MARKER' not in page and '#|' not in page and 'skip_exec' not in page    # hidden, directives
-    assert '00_core.ipynb cells 4 (hidden), <a href="core.html#cell-6">6</a>' in page       # test cells of `double`
+    assert '00_core.ipynb cells 5 (hidden), <a href="core.html#cell-7">7</a>' in page       # test cells of `double`, numbered from 1 as nbdev's errors
     assert 'shown code' in page and 'only the output' in page and 'print(&quot;only' not in page
     assert '<table class="dataframe">' in page and 'core_files/cell6_0.png' in page
     assert (sample/'out'/'docs'/'core_files'/'cell6_0.png').read_bytes() == png()
@@ -103,6 +103,12 @@ def test_coverage_fails_build(tmp_path, kind, msg):
     root = make_sample(tmp_path, **{kind: True})
     r = run_build('--root', root, '--out', tmp_path/'out')
     assert r.returncode == 1 and msg in r.stderr, r.stderr
+
+def test_unnumbered_notebook_named(tmp_path):
+    root = make_sample(tmp_path)
+    (root/'nbs'/'extra.ipynb').write_text(json.dumps(nb([md('# Extra')])))
+    r = run_build('--root', root, '--out', tmp_path/'out')
+    assert r.returncode == 0 and 'extra.ipynb gets no page' in r.stderr and not (tmp_path/'out'/'docs'/'extra.html').exists(), r.stderr
 
 def test_check_mode_detects_stale_docs(sample, tmp_path):
     r = run_build('--root', sample, '--check'); assert r.returncode == 1 and 'docs/' in r.stderr   # nothing committed

@@ -9,6 +9,12 @@ def tracked()->list[str]:
     try: return subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError): return [str(p.relative_to(ROOT)) for d in ('nbs', 'fastcb') for p in (ROOT/d).rglob('*') if p.is_file()]
 
+def untracked_notebooks()->list[str]:
+    "Notebooks under nbs/ that git does not track yet (a new one not `git add`ed): this test exports only what git tracks."
+    try: out = subprocess.run(['git', 'ls-files', '--others', '--exclude-standard', 'nbs'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError): return []
+    return [f for f in out.split() if f.endswith('.ipynb')]
+
 def test_export_and_clean_change_nothing(tmp_path):
     files = [f for f in tracked() if f.startswith(('nbs/', 'fastcb/')) or f == 'pyproject.toml']
     for f in files:
@@ -20,4 +26,5 @@ def test_export_and_clean_change_nothing(tmp_path):
         subprocess.run([exe], cwd=tmp_path, check=True, capture_output=True)
     changed = [f for f in files if (tmp_path/f).read_bytes() != (ROOT/f).read_bytes()]
     new = [str(p.relative_to(tmp_path)) for p in (tmp_path/'fastcb').rglob('*.py') if str(p.relative_to(tmp_path)) not in files]
-    assert not changed and not new, f"Run nbdev-export and nbdev-clean, then commit: changed {changed}, not committed {new}"
+    hint = f"; first `git add` the new notebooks {untracked_notebooks()}, which the package is exported from" if untracked_notebooks() else ''
+    assert not changed and not new, f"Run nbdev-export and nbdev-clean, then commit: changed {changed}, not committed {new}{hint}"

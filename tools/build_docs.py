@@ -106,9 +106,9 @@ def is_test_cell(cell) -> bool:
     if t is None: return True
     return bool(t.body) and not all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in t.body) and not show_doc_args(cell)
 
-def find_tests(p:Project, nbs:dict, names) -> dict:
-    "name -> sorted test locations `(label, nodeid)`: notebook test cells and `tests/*.py` functions using the name."
-    cells = [(nb, i, c) for nb, cs in nbs.items() for i, c in enumerate(cs) if is_test_cell(c)]
+def test_index(p:Project, nbs:dict) -> tuple:
+    "What `find_tests` searches, parsed once: notebook test cells `(nb, i, cell, source)`, each notebook's code, and `tests/*.py` test functions with the names they use."
+    cells = [(nb, i, c, src(c)) for nb, cs in nbs.items() for i, c in enumerate(cs) if is_test_cell(c)]
     texts = {nb: '\n'.join(c.source for c in cs if c.cell_type == 'code') for nb, cs in nbs.items()}
     funcs = []
     for f in sorted((p.root/'tests').glob('test_*.py')):
@@ -120,13 +120,18 @@ def find_tests(p:Project, nbs:dict, names) -> dict:
                 if fn.name.startswith('test'):
                     used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | {n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
                     funcs.append((f'tests/{f.name}::{nm}', used))
+    return cells, texts, funcs
+
+def find_tests(index:tuple, names) -> dict:
+    "name -> sorted test locations `(label, nodeid)` in `index` (`test_index`): notebook test cells (numbered from 1, as nbdev's errors say) and `tests/*.py` functions using the name."
+    cells, texts, funcs = index
     res = {}
     for name in names:
         short = name.split('.')[-1]
         pat = re.compile(rf'(\.|\bdef ){re.escape(short)}\b' if '.' in name else rf'(?<![\w.]){re.escape(name)}(?!\w)')
         cls = re.compile(rf'\b{re.escape(name.split(".")[0])}\b') if '.' in name else None   # a method: its class's notebooks
-        found = [(f'{nb.name} cell {i}', f"tests/test_notebooks.py::test_notebook{'_slow' if 'slow' in c.directives else ''}[{nb.stem}]")
-                 for nb, i, c in cells if pat.search(src(c)) and (not cls or cls.search(texts[nb]))]
+        found = [(f'{nb.name} cell {i + 1}', f"tests/test_notebooks.py::test_notebook{'_slow' if 'slow' in c.directives else ''}[{nb.stem}]")
+                 for nb, i, c, code in cells if pat.search(code) and (not cls or cls.search(texts[nb]))]
         res[name] = found + [(nid, nid) for nid, used in funcs if short in used]
     return res
 
@@ -173,8 +178,8 @@ def source_line(p:Project, obj, name:str, mod):
 
 class Entries:
     "Renders doc entries and remembers which names got one."
-    def __init__(self, p:Project, public:dict, nbs:dict, tests:dict, pages:dict):
-        self.p, self.public, self.nbs, self.tests, self.pages, self.documented, self.shown = p, public, nbs, tests, pages, [], []
+    def __init__(self, p:Project, public:dict, index:tuple, tests:dict, pages:dict):
+        self.p, self.public, self.index, self.tests, self.pages, self.documented, self.shown = p, public, index, tests, pages, [], []
 
     def resolve(self, expr:str, mod):
         ns = {**(vars(mod) if mod else {}), **self.public}
@@ -189,7 +194,7 @@ class Entries:
               f"{'#'*level} `{name}` {{: #{name} .doc-name }}"]
         if assign_src: md.append(fence(assign_src, 'python'))
         else: md += [sig_md(obj, name), param_table(obj)]
-        tests = self.tests[name] if name in self.tests else find_tests(self.p, self.nbs, [name])[name]
+        tests = self.tests[name] if name in self.tests else find_tests(self.index, [name])[name]
         md.append(self.tests_md(name, tests))
         if '.' not in name or name in self.public: self.documented.append(name)
         if inspect.isclass(obj) and not assign_src: md += [self.method(name, m, obj, mod, nb) for m in self.methods(obj)]
@@ -231,7 +236,7 @@ def outputs_md(cell, files:dict, stem:str, i:int) -> list:
             if img:
                 fn = f"{stem}_files/cell{i}_{k}.{img.split('/')[1].split('+')[0].replace('jpeg', 'jpg')}"
                 files[fn] = d[img].encode() if img == 'image/svg+xml' else base64.b64decode(d[img])
-                res.append(f'![output of cell {i}]({fn}){{: .nb-plot }}')
+                res.append(f'![output of cell {i + 1}]({fn}){{: .nb-plot }}')
             elif 'text/html' in d and '<script' not in d['text/html']:
                 html = re.sub(r'\n\s*\n', '\n', d['text/html'].strip())
                 res.append(f'<div class="nb-output nb-html" markdown="0">\n{html}\n</div>')
@@ -273,7 +278,7 @@ def render_nb(nb:Path, cells, ents:Entries, mod, files:dict, anchors:dict) -> st
         body = [fence(src(c), 'python')] if src(c) and d.get('echo') != 'false' else []
         if d.get('output') != 'false' and (outs := outputs_md(c, files, page, i)):
             body.append('<div class="nb-output" markdown="1">\n\n' + '\n\n'.join(outs) + '\n\n</div>')
-        if body: out.append(f'<div class="nb-cell" id="cell-{i}" markdown="1">\n\n' + '\n\n'.join(body) + '\n\n</div>')
+        if body: out.append(f'<div class="nb-cell" id="cell-{i + 1}" markdown="1">\n\n' + '\n\n'.join(body) + '\n\n</div>')
     return '\n\n'.join(out) + '\n'
 
 def export_md(c, cells, ents:Entries, nb:Path) -> list:
@@ -312,12 +317,15 @@ def build(root=ROOT, site:Path=None, readme:Path=None) -> list:
     site, readme = Path(site or p.root/'docs'), Path(readme or p.root/'README.md')
     public = public_names(p)
     nbs = {nb: read_nb(nb).cells for nb in notebooks(p)}
+    for nb in sorted(set(p.nbs.glob('*.ipynb')) - set(nbs) - {p.nbs/'index.ipynb'}):
+        print(f"warning: {nb.name} gets no page: the docs are made of numbered notebooks, NN_name.ipynb (and index.ipynb)", file=sys.stderr)
     index = p.nbs/'index.ipynb'
     idx_cells = read_nb(index).cells if index.exists() else None
-    tests = find_tests(p, nbs, list(public))
+    tindex = test_index(p, nbs)
+    tests = find_tests(tindex, list(public))
     shown = lambda c: c.cell_type != 'code' or not (c.directives.keys() & HIDE or c.directives.get('include') == 'false')
-    pages = {(nb.name, i): page_name(nb) for nb, cs in nbs.items() for i, c in enumerate(cs) if shown(c)}  # link targets
-    ents = Entries(p, public, nbs, tests, pages)
+    pages = {(nb.name, i + 1): page_name(nb) for nb, cs in nbs.items() for i, c in enumerate(cs) if shown(c)}  # link targets: cells numbered from 1
+    ents = Entries(p, public, tindex, tests, pages)
     anchors = {n: page_name(nb) for nb, cs in nbs.items() for c in cs if c.cell_type == 'code'
                for n in (defined_names(c) if c.directives.keys() & {'export', 'exports'} else []) + show_doc_args(c)}
     with tempfile.TemporaryDirectory() as tmp:
