@@ -256,6 +256,9 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
         if p.name in known: names.append(p.name)
         elif p.default is p.empty:
             raise TypeError(f"{f.__qualname__} takes '{p.name}', which is not a state key at on_{event}; valid keys: {', '.join(known)}")
+        elif close := difflib.get_close_matches(p.name, known, n=1, cutoff=0.8):   # a misspelt key: it would always get its default
+            warnings.warn(f"{f.__qualname__} takes '{p.name}', which is not a state key at on_{event}, so it always gets its default {p.default!r}: "
+                          f"did you mean '{close[0]}'?")
     positional = all(i < len(ps) and ps[i].name == n and ps[i].kind is ps[i].POSITIONAL_OR_KEYWORD for i, n in enumerate(names))
     return tuple(names), positional
 
@@ -270,7 +273,7 @@ def _cb_plans(cb:Callback)->tuple:
         f = getattr(cb, name)   # as the handler will call it: set on the instance, a partial, a property...
         func = getattr(f, '__func__', f)
         # worked out each time: rare, and a cache would keep an instance's own function, and what it holds (a model), alive
-        if func is not base: found.append((e, name, _method_plan(func, e, type(f) is MethodType)))
+        if func is not base and f is not None: found.append((e, name, _method_plan(func, e, type(f) is MethodType)))   # None: switched off
     return _split_plans(found)
 
 _known_plans = weakref.WeakKeyDictionary()   # class -> (`_codes`, plans): not kept alive by them (a cell defining it run again)
@@ -289,7 +292,7 @@ def _plan_class(cls:type)->Optional[tuple]:
     found = []
     for e, name, base in _event_methods:
         f = inspect.getattr_static(cls, name)
-        if f is base: continue
+        if f is base or f is None: continue   # `on_batch_end = None`: switched off
         if not isinstance(f, (FunctionType, staticmethod)): return None
         found.append((e, name, _method_plan(getattr(f, '__func__', f), e, not isinstance(f, staticmethod))))
     return _split_plans(found)
@@ -308,9 +311,12 @@ def _check_event_names(cls:type)->None:
 
 def _codes(cls:type)->tuple:
     "The code of each event method of `cls` (inherited ones too) and of the function it wraps (a decorator's): what its plans depend on."
-    fs = tuple(map(getattr, repeat(cls), _on_names))
-    inner = map(getattr, fs, repeat('__wrapped__'), repeat(None))   # a decorator's wrapper shares its code with every function it wraps
-    return tuple(map(getattr, (*fs, *inner), repeat('__code__'), repeat(None)))   # loops in C: once per callback and fit
+    fs = level = tuple(map(getattr, repeat(cls), _on_names))
+    for _ in range(100):   # down a chain of decorators (a cycle of `__wrapped__` ends here): a wrapper shares its code with every function it wraps
+        level = tuple(filter(None, map(getattr, level, repeat('__wrapped__'), repeat(None))))
+        if not level: break
+        fs += level
+    return tuple(map(getattr, fs, repeat('__code__'), repeat(None)))   # loops in C: once per callback and fit
 
 def _split_plans(found:list)->tuple:
     "From `(event, name, plan)` triples: the `(event, name, how, get)` of each, and the events whose plan reads `smooth_loss`."
@@ -320,6 +326,11 @@ _method, _how = operator.itemgetter(1), operator.itemgetter(2)   # of a handler'
 _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]   # and what a callback doing nothing has
 _on_names = tuple(name for _, name, _ in _event_methods)
 _on_set = frozenset(_on_names)
+
+def _own_methods(cbs:list)->list:
+    "`(id(cb), name, id(method))` of each event method set on a callback instance (`self.on_x = ...`), by ids: a callback's `==` may compare tensors."
+    if all(map(_on_set.isdisjoint, map(getattr, cbs, repeat('__dict__'), repeat(())))): return []   # the usual case: none, found in C
+    return [(id(cb), k, id(cb.__dict__[k])) for cb in cbs if not _on_set.isdisjoint(getattr(cb, '__dict__', ())) for k in sorted(_on_set & cb.__dict__.keys())]
 _synonyms = {'start': 'begin', 'starts': 'begin', 'started': 'begin', 'begins': 'begin', 'began': 'begin', 'ends': 'end', 'ended': 'end', 'ending': 'end',
              'finish': 'end', 'finishes': 'end', 'finished': 'end', 'batches': 'batch', 'epochs': 'epoch', 'training': 'train'}
 
@@ -368,6 +379,7 @@ class CallbackHandler:
         self.bare = {e: self._bare(e) for e in _batch_events}
         self.valid_begin = self.plans['batch_begin'] if self.met_plans['batch_begin'] else None   # a metric takes validation batches' begin: by `dispatch`
         self.owners = None   # see `_owner`
+        self.own_methods = _own_methods(self.callbacks)   # see `on_train_begin`
 
     def _plans_of(self, cbs:list)->dict:
         "For each event, `(cb, method, how, get)` of each of `cbs` implementing it, in order; add where they read `smooth_loss` to `smooth_at`."
@@ -382,6 +394,7 @@ class CallbackHandler:
         "The methods of `cb_plans[event]` alone if none of them names a state key and nobody reads `smooth_loss` at `event`, else None."
         plans = self.cb_plans[event]
         if event in self.smooth_at or any(map(_how, plans)): return None
+        if len(set(map(id, map(_method, self.plans[event])))) < len(self.plans[event]): return None   # one function for two callbacks (a staticmethod): `_owner` could not tell whose
         return tuple(map(_method, plans))
 
     def dispatch(self, event:str, plans:Optional[list]=None, extras:Optional[dict]=None)->None:
@@ -476,6 +489,7 @@ class CallbackHandler:
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
+        if _own_methods(self.callbacks) != self.own_methods: self.resolve()   # a callback set a method of its own (`self.on_epoch_end = ...`): planned again
         if rs is not None: self._resume_callbacks(rs)
 
     def _resume_train_begin(self, rs:dict, extras:dict)->None:

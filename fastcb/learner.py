@@ -7,7 +7,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
 import copy, glob, inspect, io, math, os, pickle, re, threading, time, uuid, warnings, zipfile
-from types import FunctionType
+from types import FunctionType, MethodType
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -851,6 +851,13 @@ def _bare_weights(state)->bool:
 Learner.save, Learner.load = _save, _load
 
 # %% ../nbs/05_learner.ipynb #8dd54e7c
+def _copy_cb(cb:Callback)->Callback:
+    "A shallow copy of `cb`, its methods set on the instance (`self.on_batch_end = self.count`) bound to the copy."
+    new = copy.copy(cb)
+    for k, v in getattr(cb, '__dict__', {}).items():
+        if isinstance(v, MethodType) and v.__self__ is cb: vars(new)[k] = MethodType(v.__func__, new)
+    return new
+
 _passes = threading.local()   # how many `validate`/`get_preds` passes this thread is in: a check from a pass's callback is one more
 
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
@@ -866,7 +873,7 @@ def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Col
     own = [cb for cb in self.callbacks if not cb.fit_only]
     if metrics is None: metrics = self.metrics if average else []
     if self.fitting:   # a check from inside a fit: the fit's own callbacks and metric objects are in use (mid-batch, mid-epoch), the pass runs copies
-        own, metrics = [copy.copy(cb) for cb in own], [copy.copy(m) if isinstance(m, Callback) and m in self.metrics else m for m in metrics]
+        own, metrics = [_copy_cb(cb) for cb in own], [_copy_cb(m) if isinstance(m, Callback) and m in self.metrics else m for m in metrics]
     depth = getattr(_passes, 'depth', 0)
     if depth >= 2: raise RuntimeError("validate or get_preds was called from inside two of its passes: a callback of learn.callbacks that calls it "
                                       "takes part in its passes too, and would call it without end: make that callback fit_only = True, or give it "

@@ -11,8 +11,8 @@ from typing import Any, Optional
 import torch
 from torch import nn, Tensor
 from .core import barrier, camel2snake, _is_count, _check_num
-from .callback import Callback
-from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _norm_state, _restore_norms
+from .callback import Callback, _host_copy
+from .learner import Learner, LearnerCallback, _number, _model_file, _check_file_name, _norm_state, _restore_norms, _no_step
 
 # %% auto #0
 __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'SaveModelCallback', 'ReduceLROnPlateauCallback', 'TerminateOnNaNCallback']
@@ -111,6 +111,7 @@ class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
     order = 20  # after the metrics (always first) and the Recorder (-10); it sees the epoch that stops training whatever its order
     arg_attrs = {'name': 'fname'}   # the attribute keeping an argument of another name, for the resume's check of arguments
+    exclude = ['learn', 'before']   # `before`: the learner's states under a start_epoch fit's load, until its first step
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         if every not in ('improvement', 'epoch'): raise ValueError(f"every must be 'improvement' or 'epoch', got {every!r}")
@@ -119,9 +120,9 @@ class SaveModelCallback(TrackerCallback):
             except ValueError: mode = 'min'
         super().__init__(learn, monitor=monitor, mode=mode, min_delta=min_delta)
         _check_file_name('SaveModelCallback: name', name)
-        self.every, self.fname, self.best_epoch = every, name, None  # `name` is the class's
+        self.every, self.fname, self.best_epoch, self.before = every, name, None, None  # `name` is the class's
 
-    def on_train_begin(self, epoch:int, cb_handler=None, **kwargs:Any)->None:
+    def on_train_begin(self, epoch:int=0, cb_handler=None, **kwargs:Any)->None:
         "Reset the best value (and check `monitor`, unless saving every epoch); saving every epoch, a fit that starts at `epoch` > 0 starts from `{name}_{epoch-1}`."
         if self.every == 'improvement': super().on_train_begin(**kwargs)
         self.best_epoch = None
@@ -129,13 +130,20 @@ class SaveModelCallback(TrackerCallback):
 
     def _jump_to(self, epoch:int)->None:
         "Load the model and optimizer saved at the end of epoch `epoch-1`, keeping the hyper-parameters the fit set (its scheduler's, at `start_epoch`), as fastai v1's `jump_to_epoch` did."
-        file = _model_file(self.learn, f'{self.fname}_{epoch - 1}')
+        name = f'{self.fname}_{epoch - 1}'
+        file = _model_file(self.learn, name)
         if not file.exists():
             return warnings.warn(f"SaveModelCallback: this fit starts at epoch {epoch} (a start_epoch), but {file}, saved at the end of epoch {epoch - 1}, "
                                  "is not there: it trains on from the weights the learner holds")
-        hps = self.learn.opt.read_defaults()
-        self.learn.load(file.stem)
-        for k, v in hps.items(): self.learn.opt.set_val(k, v)
+        learn, hps = self.learn, self.learn.opt.read_defaults()
+        before = _host_copy(learn.model.state_dict()), _host_copy(learn.opt.state_dict())   # put back if the fit is refused before its first step
+        try: learn.load(name)
+        except Exception as e:
+            e.add_note(f"(SaveModelCallback(every='epoch') loads {file} because this fit starts at epoch {epoch}, a start_epoch: move that file away, "
+                       "or save this run under another name)")
+            raise
+        self.before = before
+        for k, v in hps.items(): learn.opt.set_val(k, v)
 
     def on_epoch_end(self, epoch:int, smooth_loss, last_metrics:list, **kwargs:Any)->None:
         "Save the model if `monitor` improved (or at every epoch)."
@@ -148,7 +156,10 @@ class SaveModelCallback(TrackerCallback):
         self.best, self.best_epoch = current, epoch   # once saved: after a failed save, nothing of this fit is loaded back
 
     def on_train_end(self, exception:Optional[BaseException], **kwargs:Any)->None:
-        "Load the best model back (if one was saved during this training)."
+        "Load the best model back (if one was saved during this training); a fit refused before its first step puts back what a start_epoch's load replaced."
+        before, self.before = self.before, None
+        if before is not None and exception is not None and _no_step(self.learn, exception):   # the learner as it was (the fit puts back the rest)
+            self.learn.model.load_state_dict(before[0]); self.learn.opt.load_state_dict(before[1])
         if self.every != 'improvement' or self.best_epoch is None: return
         if exception is None: barrier()
         self.learn.load(self.fname)
