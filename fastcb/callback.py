@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy, dataclasses, difflib, dis, inspect, numbers, operator, random, reprlib, signal, sys, threading, warnings, weakref
 from collections import UserDict
 from collections.abc import Mapping
+from functools import partial
 from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, Callable, Collection, Optional
@@ -27,6 +28,11 @@ __all__ = ['state_keys', 'Callback', 'cb_order', 'SmoothenValue', 'get_rng_state
            'loss_batch', 'validate', 'fit']
 
 # %% ../nbs/02_callbacks.ipynb #e6a2b101
+def _bound_to(v, obj)->bool:
+    "Is `v` a method of `obj`, or a `functools.partial` of one (set on it: `self.on_epoch_end = self.report`)?"
+    f = v.func if isinstance(v, partial) else v
+    return isinstance(f, MethodType) and f.__self__ is obj
+
 _events = ['train_begin', 'epoch_begin', 'batch_begin', 'loss_begin', 'backward_begin', 'backward_end',
            'step_end', 'batch_end', 'epoch_end', 'train_end']
 _batch_events = ['batch_begin', 'loss_begin', 'backward_begin', 'backward_end', 'step_end', 'batch_end']   # those of every batch
@@ -61,7 +67,7 @@ class Callback:
     def get_state(self, minimal:bool=True)->dict:
         "Return the inner state of the Callback, `minimal` or not."
         to_remove = ['exclude', 'not_min'] + list(self.exclude) + (list(self.not_min) if minimal else [])
-        return {k:v for k,v in self.__dict__.items() if k not in to_remove}
+        return {k:v for k,v in self.__dict__.items() if k not in to_remove and not _bound_to(v, self)}   # its own methods: made again, not state
 
     def state_dict(self)->Optional[dict]:
         "The state a checkpoint keeps: `get_state(minimal=False)`, a torch object (an LR scheduler, an `AveragedModel`) by its own `state_dict`, less other live objects (bars, functions)."
@@ -486,6 +492,7 @@ class CallbackHandler:
             if rs is None: self.dispatch('train_begin', extras=extras)
             else: self._resume_train_begin(rs, extras)
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
+            if _own_methods(self.callbacks) != self.own_methods: self.resolve()   # the on_train_end a started one set itself
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
@@ -866,6 +873,10 @@ def _bs(yb)->int:
     try: return t.shape[0]
     except IndexError: return 1   # a 0-d target: one item (a DataLoader with batch_size=None over items, and a model with a 0-d output)
 
+def _n_elems(yb)->int:
+    "The number of elements of the target `yb` (its first tensor's): what a validation batch's mean loss or metric is weighted by."
+    return (yb if isinstance(yb, Tensor) else _first_tensor(yb)).numel()   # a batch of items, or a (bs, T) batch of tokens: bptt's last chunk is shorter
+
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
     return sum(v * n for v, n in zip(_floats(vals), sizes)) / sum(sizes)
@@ -882,13 +893,13 @@ class AverageMetric(Callback):
         "Start the epoch with no values."
         self.vals, self.sizes = [], []
     def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool=False, **kwargs)->None:
-        "Keep the metric of `last_output` and `last_target`, and the batch size, on the device until the epoch ends."
+        "Keep the metric of `last_output` and `last_target`, and the target's size, on the device until the epoch ends."
         if train: return
         many = isinstance(last_target, (list, tuple))   # several targets: passed as `loss_batch` passes them to the loss
         self.vals.append(self.func(last_output, *last_target) if many else self.func(last_output, last_target))
-        self.sizes.append(_bs(last_target))
+        self.sizes.append(_n_elems(last_target))
     def on_epoch_end(self, last_metrics:list, **kwargs)->Optional[dict]:
-        "Add the mean over the validation items, weighted by batch size, to `last_metrics` (None if no validation batch came: a handler driven by hand)."
+        "Add the mean over the validation items, weighted by target size, to `last_metrics` (None if no validation batch came: a handler driven by hand)."
         if not self.sizes: return {'last_metrics': last_metrics + [None]}
         try: val = _weighted_mean(self.vals, self.sizes)
         except (ValueError, RuntimeError, TypeError) as e:
@@ -1055,7 +1066,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
             if cb_handler is not None: xb, yb = cb_handler.on_batch_begin(xb, yb, train=False)
             try: losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
             except Exception as e: _note_validation(e, len(nums)); raise
-            nums.append(_bs(xb if yb is None else yb))   # inputs alone: predictions (`get_preds`)
+            nums.append(1 if yb is None else _n_elems(yb))   # inputs alone: predictions (`get_preds`), nothing averaged
             if cb_handler is not None and cb_handler.on_batch_end(losses[-1]): break   # a callback's `stop_epoch`
             if n_batch and len(nums) >= n_batch: break
     if not nums: raise ValueError("validate: the dataloader yielded no batch (is the validation set empty?)")

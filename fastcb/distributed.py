@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from .core import is_distributed, is_main_process, ifnone, barrier
-from .callback import _bs, _inner_dl
+from .callback import _n_elems, _inner_dl
 from .learner import Learner, LearnerCallback, DeviceDataLoader, _model_file, _number
 from .precision import _ends_group
 
@@ -186,7 +186,7 @@ class DistributedTrainer(LearnerCallback):
 
     def on_batch_end(self, train:bool, skip_step:bool, num_batch:int, last_target, **kwargs:Any)->None:
         "Note a training batch that stepped (at its end: fp16's `MixedPrecision` steps at `on_step_end`, after this) and leave `no_sync`; count the validation items of this rank."
-        if not train: self.n_valid += _bs(last_target); return
+        if not train: self.n_valid += _n_elems(last_target); return   # what `validate` weights this rank's means by
         try:
             if not skip_step: self._stepped(num_batch)
         finally: self._leave_no_sync()

@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import PackedSequence
 from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
-from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _holds, _takes_learner, _check_not_dataset,
+from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _bound_to, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _holds, _takes_learner, _check_not_dataset,
                              _check_loss_func, _func_name)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
@@ -348,7 +348,7 @@ def _epoch_pts(self:Recorder, vals:list, skip_start:int, skip_end:int)->list:
 def _new_fig(n:int=1)->tuple:
     "A figure of `n` plots side by side, 6x4 inches each, and its axes."
     import matplotlib.pyplot as plt   # here, not at import: 0.15 s that a script or a worker that never plots does not pay
-    return plt.subplots(1, n, figsize=(6*n, 4))
+    return plt.subplots(1, n, figsize=(6*n, 4), layout='tight')   # room for the labels: a log axis's ticks (10⁻⁶) are taller
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot learning rate (and momentum if `show_moms`) against iterations, but the first `skip_start` and last `skip_end`; the figure returned if `return_fig`."
@@ -852,10 +852,11 @@ Learner.save, Learner.load = _save, _load
 
 # %% ../nbs/05_learner.ipynb #8dd54e7c
 def _copy_cb(cb:Callback)->Callback:
-    "A shallow copy of `cb`, its methods set on the instance (`self.on_batch_end = self.count`) bound to the copy."
+    "A shallow copy of `cb`, its methods set on the instance (`self.on_batch_end = self.count`, or a `partial` of one) bound to the copy."
     new = copy.copy(cb)
     for k, v in getattr(cb, '__dict__', {}).items():
-        if isinstance(v, MethodType) and v.__self__ is cb: vars(new)[k] = MethodType(v.__func__, new)
+        if not _bound_to(v, cb): continue
+        vars(new)[k] = partial(MethodType(v.func.__func__, new), *v.args, **v.keywords) if isinstance(v, partial) else MethodType(v.__func__, new)
     return new
 
 _passes = threading.local()   # how many `validate`/`get_preds` passes this thread is in: a check from a pass's callback is one more

@@ -111,7 +111,7 @@ class SaveModelCallback(TrackerCallback):
     "A `TrackerCallback` that saves the model when `monitor` improves (or every epoch) and reloads the best at the end."
     order = 20  # after the metrics (always first) and the Recorder (-10); it sees the epoch that stops training whatever its order
     arg_attrs = {'name': 'fname'}   # the attribute keeping an argument of another name, for the resume's check of arguments
-    exclude = ['learn', 'before']   # `before`: the learner's states under a start_epoch fit's load, until its first step
+    exclude = ['learn', 'before']   # `before`: the learner's states under a start_epoch fit's load, kept for the fit
     def __init__(self, learn:Learner, monitor:str='valid_loss', mode:str='auto', every:str='improvement',
                  name:str='bestmodel', min_delta:float=0.):
         if every not in ('improvement', 'epoch'): raise ValueError(f"every must be 'improvement' or 'epoch', got {every!r}")
