@@ -874,8 +874,8 @@ def _bs(yb)->int:
     except IndexError: return 1   # a 0-d target: one item (a DataLoader with batch_size=None over items, and a model with a 0-d output)
 
 def _n_elems(yb)->int:
-    "The number of elements of the target `yb` (its first tensor's): what a validation batch's mean loss or metric is weighted by."
-    return (yb if isinstance(yb, Tensor) else _first_tensor(yb)).numel()   # a batch of items, or a (bs, T) batch of tokens: bptt's last chunk is shorter
+    "What a validation batch's mean loss or metric is weighted by: the number of elements of a target tensor `yb`, the batch size of a tuple or dict of them."
+    return yb.numel() if isinstance(yb, Tensor) else _bs(yb)   # items, a (bs, T) batch of tokens (bptt's last chunk is shorter); boxes padded per batch: images
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."
