@@ -333,6 +333,12 @@ _event_methods = [(e, f'on_{e}', getattr(Callback, f'on_{e}')) for e in _events]
 _on_names = tuple(name for _, name, _ in _event_methods)
 _on_set = frozenset(_on_names)
 
+def _storage_ptr(t:Tensor)->int:
+    "Where `t`'s storage starts (0 if it has none: a lazy or meta tensor): a view of a parameter (`p.detach()`, `p.data`) shares the parameter's."
+    if nn.parameter.is_lazy(t): return 0
+    try: return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError): return 0
+
 def _own_methods(cbs:list)->list:
     "`(id(cb), name, id(method))` of each event method set on a callback instance (`self.on_x = ...`), by ids: a callback's `==` may compare tensors."
     if all(map(_on_set.isdisjoint, map(getattr, cbs, repeat('__dict__'), repeat(())))): return []   # the usual case: none, found in C
@@ -649,12 +655,13 @@ class CallbackHandler:
     def cb_states(self, cbs:Optional[dict]=None)->dict:
         "Each callback's `state_dict()` (those that return None left out), keyed as in `keyed_callbacks` (or of `cbs`, so keyed); refuse one holding the model's parameters."
         model, res = self.state['model'], {}
-        ids = {id(p) for p in model.parameters()} if isinstance(model, nn.Module) else set()
+        params = list(model.parameters()) if isinstance(model, nn.Module) else []
+        ids, ptrs = {id(p) for p in params}, {_storage_ptr(p) for p in params} - {0}
         for k, cb in (self.keyed_callbacks() if cbs is None else cbs).items():
             sd = cb.state_dict()
             if sd is None: continue
-            held = next((a for a, v in sd.items() if _holds(v, lambda t: isinstance(t, Tensor) and id(t) in ids)), None)
-            if held: raise ValueError(f"{k}'s {held!r} holds the model's own parameters (a list of them, the optimizer's param groups): a checkpoint would "
+            held = next((a for a, v in sd.items() if _holds(v, lambda t: isinstance(t, Tensor) and (id(t) in ids or _storage_ptr(t) in ptrs))), None)
+            if held: raise ValueError(f"{k}'s {held!r} holds the model's own parameters (a list of them, views such as p.detach(), the optimizer's param groups): a checkpoint would "
                                       f"save copies, which a resume puts in place of the live ones. List {held!r} in the callback's exclude, and take them "
                                       "again in on_train_begin (a copy of its own, an average of the weights, is saved)")
             res[k] = sd
@@ -873,8 +880,9 @@ def _bs(yb)->int:
     try: return t.shape[0]
     except IndexError: return 1   # a 0-d target: one item (a DataLoader with batch_size=None over items, and a model with a 0-d output)
 
-def _n_elems(yb)->int:
-    "What a validation batch's mean loss or metric is weighted by: the number of elements of a target tensor `yb`, the batch size of a tuple or dict of them."
+def _n_elems(yb, xb=None)->int:
+    "What a validation batch's mean loss or metric is weighted by: the number of elements of a target tensor `yb`, the batch size of a tuple or dict of them (of the input `xb` without targets)."
+    if yb is None: return _bs(xb)   # inputs alone: an autoencoder's batches, whose loss needs no target
     return yb.numel() if isinstance(yb, Tensor) else _bs(yb)   # items, a (bs, T) batch of tokens (bptt's last chunk is shorter); boxes padded per batch: images
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
@@ -892,12 +900,12 @@ class AverageMetric(Callback):
     def on_epoch_begin(self, **kwargs)->None:
         "Start the epoch with no values."
         self.vals, self.sizes = [], []
-    def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool=False, **kwargs)->None:
+    def on_batch_end(self, last_output:Tensor, last_target:Tensor, train:bool=False, last_input=None, **kwargs)->None:
         "Keep the metric of `last_output` and `last_target`, and the target's size, on the device until the epoch ends."
         if train: return
         many = isinstance(last_target, (list, tuple))   # several targets: passed as `loss_batch` passes them to the loss
         self.vals.append(self.func(last_output, *last_target) if many else self.func(last_output, last_target))
-        self.sizes.append(_n_elems(last_target))
+        self.sizes.append(_n_elems(last_target, last_input))
     def on_epoch_end(self, last_metrics:list, **kwargs)->Optional[dict]:
         "Add the mean over the validation items, weighted by target size, to `last_metrics` (None if no validation batch came: a handler driven by hand)."
         if not self.sizes: return {'last_metrics': last_metrics + [None]}
@@ -1066,7 +1074,7 @@ def validate(model:nn.Module, dl, loss_func:Optional[Callable]=None, cb_handler:
             if cb_handler is not None: xb, yb = cb_handler.on_batch_begin(xb, yb, train=False)
             try: losses.append(loss_batch(model, xb, yb, loss_func, cb_handler=cb_handler, check=not nums))
             except Exception as e: _note_validation(e, len(nums)); raise
-            nums.append(1 if yb is None else _n_elems(yb))   # inputs alone: predictions (`get_preds`), nothing averaged
+            nums.append(_n_elems(yb, xb))
             if cb_handler is not None and cb_handler.on_batch_end(losses[-1]): break   # a callback's `stop_epoch`
             if n_batch and len(nums) >= n_batch: break
     if not nums: raise ValueError("validate: the dataloader yielded no batch (is the validation set empty?)")

@@ -184,9 +184,9 @@ class DistributedTrainer(LearnerCallback):
             self.no_sync = model.no_sync()
             self.no_sync.__enter__()
 
-    def on_batch_end(self, train:bool, skip_step:bool, num_batch:int, last_target, **kwargs:Any)->None:
+    def on_batch_end(self, train:bool, skip_step:bool, num_batch:int, last_target, last_input, **kwargs:Any)->None:
         "Note a training batch that stepped (at its end: fp16's `MixedPrecision` steps at `on_step_end`, after this) and leave `no_sync`; count the validation items of this rank."
-        if not train: self.n_valid += _n_elems(last_target); return   # what `validate` weights this rank's means by
+        if not train: self.n_valid += _n_elems(last_target, last_input); return   # what `validate` weights this rank's means by
         try:
             if not skip_step: self._stepped(num_batch)
         finally: self._leave_no_sync()

@@ -163,6 +163,10 @@ def accuracy(input:Tensor, targs:Tensor)->Tensor:
     if input.ndim < 2 or input.shape[-1] == 1:   # one score per item, (bs,) or (bs, 1): its argmax is always class 0
         raise ValueError(f"accuracy: input of shape {tuple(input.shape)} has one score per item, so its argmax is always class 0. For a single-logit "
                          "binary classifier, use a threshold metric, e.g. `def binary_acc(out, y): return ((out.squeeze(-1) > 0) == y).float().mean()`")
+    if input.ndim > 2 and targs.shape == (input.shape[0], *input.shape[2:]):   # classes on dim 1, (bs, C, H, W) against (bs, H, W): with C == W, shapes agree
+        raise ValueError(f"accuracy: input of shape {tuple(input.shape)} against targets of shape {tuple(targs.shape)} reads as classes on dimension 1, "
+                         "and accuracy takes them on the last one (when both fit, the shapes cannot tell): give it an (n, n_classes) output, "
+                         "input.movedim(1, -1).flatten(0, -2) for classes on dimension 1, input.flatten(0, -2) for classes last")
     preds = input.argmax(dim=-1)
     if targs.shape != preds.shape:
         column = targs.shape[:-1] == preds.shape and targs.shape[-1] == 1   # (bs, 1), as fastai v1 accepts: as is, it would broadcast to (bs, bs)
@@ -348,7 +352,12 @@ def _epoch_pts(self:Recorder, vals:list, skip_start:int, skip_end:int)->list:
 def _new_fig(n:int=1)->tuple:
     "A figure of `n` plots side by side, 6x4 inches each, and its axes."
     import matplotlib.pyplot as plt   # here, not at import: 0.15 s that a script or a worker that never plots does not pay
-    return plt.subplots(1, n, figsize=(6*n, 4), layout='tight')   # room for the labels: a log axis's ticks (10⁻⁶) are taller
+    return plt.subplots(1, n, figsize=(6*n, 4))
+
+def _done(fig, return_fig:bool):
+    "Lay `fig` out to fit its labels (a log axis's ticks, 10⁻⁶, are taller), once: a `fig.subplots_adjust` of yours afterwards holds; `fig` if `return_fig`."
+    fig.tight_layout()
+    return fig if return_fig else None
 
 def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot learning rate (and momentum if `show_moms`) against iterations, but the first `skip_start` and last `skip_end`; the figure returned if `return_fig`."
@@ -360,7 +369,7 @@ def _plot_lr(self:Recorder, show_moms:bool=False, skip_start:int=0, skip_end:int
     if show_moms:
         moms = _skip(self.moms, skip_start, skip_end)
         axs[1].plot(range(skip_start, skip_start + len(moms)), moms); axs[1].set_xlabel('Iterations'); axs[1].set_ylabel('Momentum')
-    if return_fig: return fig
+    return _done(fig, return_fig)
 
 def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot training and validation losses, but the first `skip_start` and last `skip_end` batches; the figure returned if `return_fig`."
@@ -370,7 +379,7 @@ def _plot_losses(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:boo
     vals = [(x, v) for x, v in _epoch_pts(self, self.val_losses, skip_start, skip_end) if v is not None]
     if vals: ax.plot(*zip(*vals), marker='o', label='Validation')
     ax.set_ylabel('Loss'); ax.set_xlabel('Batches processed'); ax.legend()
-    if return_fig: return fig
+    return _done(fig, return_fig)
 
 def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bool=False):
     "Plot metrics collected during training, but those of the first `skip_start` and the last `skip_end` batches processed; the figure returned if `return_fig`."
@@ -386,7 +395,7 @@ def _plot_metrics(self:Recorder, skip_start:int=0, skip_end:int=0, return_fig:bo
         xy = [(x, m[i]) for x, m in pts if m[i] is not None]   # an epoch without validation has none
         ax.plot([x for x, _ in xy], [v for _, v in xy], marker='o')
         ax.set_ylabel(self.metrics_names[i]); ax.set_xlabel('Batches processed')
-    if return_fig: return fig
+    return _done(fig, return_fig)
 
 def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=False, return_fig:bool=False):
     "Plot loss against learning rate, trimmed by `skip_start` and `skip_end`; with `suggestion`, mark the steepest fall and keep its lr in `min_grad_lr`; the figure returned if `return_fig`."
@@ -405,7 +414,7 @@ def _plot(self:Recorder, skip_start:int=10, skip_end:int=5, suggestion:bool=Fals
         self.min_grad_lr = lr
         print(f"Min numerical gradient: {lr:.2E}")
         ax.plot(lr, l, markersize=10, marker='o', color='red')
-    if return_fig: return fig
+    return _done(fig, return_fig)
 
 Recorder.plot_lr, Recorder.plot_losses, Recorder.plot_metrics, Recorder.plot = _plot_lr, _plot_losses, _plot_metrics, _plot
 
