@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #936c17c7
 from __future__ import annotations
-import copy, glob, inspect, io, math, os, pickle, re, threading, time, uuid, warnings, zipfile
+import copy, functools, glob, inspect, io, math, os, pickle, re, threading, time, uuid, warnings, weakref, zipfile
 from types import FunctionType, MethodType
 from dataclasses import dataclass
 from functools import partial
@@ -457,6 +457,21 @@ def atomic_save(obj:Any, path:str|Path)->Path:
         raise
     return path
 
+_model_locks, _locks_lock = weakref.WeakKeyDictionary(), threading.Lock()
+
+def _busy(model:nn.Module)->threading.RLock:
+    "The lock a fit, `validate` or `get_preds` holds on `model`: another thread's waits for its end (they would share its train/eval modes and norm statistics); one thread's nested ones go in."
+    with _locks_lock:
+        if model not in _model_locks: _model_locks[model] = threading.RLock()
+        return _model_locks[model]
+
+def _one_at_a_time(f:Callable)->Callable:
+    "The learner's method `f`, run holding its model's lock (`_busy`)."
+    @functools.wraps(f)
+    def _inner(self, *args, **kwargs):
+        with _busy(self.model): return f(self, *args, **kwargs)
+    return _inner
+
 # %% ../nbs/05_learner.ipynb #25866364
 class Learner:
     "Train `model` on `data` to minimize `loss_func` with `opt_func` (decay `wd`, decoupled if `true_wd`, on norm layers if `bn_wd`; `train_bn` keeps BatchNorm trainable when frozen), reporting `metrics`; `callback_fns` build callbacks for each fit, `callbacks` take part in every one; split in `layer_groups`; files under `path/model_dir`; no output if `silent`."
@@ -512,6 +527,7 @@ class Learner:
                             "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
         return lr, wd
 
+    @_one_at_a_time
     def fit(self, epochs:int, lr:float|slice=3e-3, wd:Optional[float]=None, callbacks:Collection[Callback]=None,
             resume:Optional[str|Path]=None)->None:
         "Fit the model on this learner with `lr` learning rate, `wd` weight decay for `epochs` with `callbacks`, or `resume` from a checkpoint file."
@@ -555,6 +571,7 @@ class Learner:
                                   tot_epochs=tot_epochs, start_epoch=start_epoch)
         self.fit(cyc_len, max_lr, wd=wd, callbacks=listify(callbacks) + [sched], resume=resume)
 
+    @_one_at_a_time
     def lr_find(self, start_lr:float|slice=1e-7, end_lr:float|slice=10, num_it:int=100, stop_div:bool=True,
                 wd:Optional[float]=None)->None:
         "Explore lr from `start_lr` to `end_lr` over `num_it` iterations with weight decay `wd`, stopping when the loss diverges if `stop_div`; see the result with `learn.recorder.plot()`."
@@ -870,6 +887,7 @@ def _copy_cb(cb:Callback)->Callback:
 
 _passes = threading.local()   # how many `validate`/`get_preds` passes this thread is in: a check from a pass's callback is one more
 
+@_one_at_a_time
 def _one_pass(self:Learner, dl, callbacks:Collection[Callback]=None, metrics:Collection=None, average:bool=True):
     "`validate` on `dl` (the validation set by default) through the learner's `callbacks` and `metrics`, begun and ended as a fit: `[loss, *metrics]`, or each batch's (output, target) unless `average`."
     what = 'validate' if average else 'get_preds'
