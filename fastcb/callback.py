@@ -509,13 +509,12 @@ class CallbackHandler:
         "Resuming, each callback's `on_train_begin`; if one whose state `rs` holds set the hyper-parameters (a scheduler, to its position's), put the checkpoint's back."
         pgs = self.state['opt'].param_groups
         resumed = [cb for k, cb in self.keyed_callbacks().items() if k in rs['callbacks']]
-        hps, moved = _hps(pgs), False   # as the checkpoint left them: with another callback's change at the epoch's end (ReduceLROnPlateau's)
+        hps = _hps(pgs)   # as the checkpoint left them: with another callback's change at the epoch's end (ReduceLROnPlateau's)
         for plan in self.plans['train_begin']:
             before = _hps(pgs)
             self.dispatch('train_begin', [plan], extras)
-            moved = moved or (any(plan[0] is cb for cb in resumed) and _hps(pgs) != before)
-        if moved:   # a callback new to this fit that sets them keeps its values if no resumed one moves them too
-            for pg, hp in zip(pgs, hps): pg.update(hp)
+            if any(plan[0] is cb for cb in resumed) and _hps(pgs) != before:   # the checkpoint's back at once: a callback new to this fit after it keeps its values
+                for pg, hp in zip(pgs, hps): pg.update(hp)
 
     def on_epoch_begin(self)->None:
         "Handle new epoch (not when resuming inside it: it began before the checkpoint, but for callbacks new to this fit)."
