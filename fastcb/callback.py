@@ -881,7 +881,7 @@ def _bs(yb)->int:
 
 def _n_elems(yb, xb=None)->int:
     "What a validation batch's mean loss or metric is weighted by: the number of elements of a target tensor `yb`, the batch size of a tuple or dict of them (of the input `xb` without targets)."
-    if yb is None: return _bs(xb)   # inputs alone: an autoencoder's batches, whose loss needs no target
+    if yb is None: return 1 if _first_tensor(xb) is None else _bs(xb)   # inputs alone: an autoencoder's batches, whose loss needs no target (or a graph's, no tensor)
     return yb.numel() if isinstance(yb, Tensor) else _bs(yb)   # items, a (bs, T) batch of tokens (bptt's last chunk is shorter); boxes padded per batch: images
 
 def _weighted_mean(vals:list, sizes:list[int])->float:

@@ -163,7 +163,7 @@ def accuracy(input:Tensor, targs:Tensor)->Tensor:
     if input.ndim < 2 or input.shape[-1] == 1:   # one score per item, (bs,) or (bs, 1): its argmax is always class 0
         raise ValueError(f"accuracy: input of shape {tuple(input.shape)} has one score per item, so its argmax is always class 0. For a single-logit "
                          "binary classifier, use a threshold metric, e.g. `def binary_acc(out, y): return ((out.squeeze(-1) > 0) == y).float().mean()`")
-    if input.ndim > 2 and targs.shape == (input.shape[0], *input.shape[2:]):   # classes on dim 1, (bs, C, H, W) against (bs, H, W): with C == W, shapes agree
+    if input.ndim > 3 and targs.shape == (input.shape[0], *input.shape[2:]):   # classes on dim 1, (bs, C, H, W) against (bs, H, W): with C == W, shapes agree
         raise ValueError(f"accuracy: input of shape {tuple(input.shape)} against targets of shape {tuple(targs.shape)} reads as classes on dimension 1, "
                          "and accuracy takes them on the last one (when both fit, the shapes cannot tell): give it an (n, n_classes) output, "
                          "input.movedim(1, -1).flatten(0, -2) for classes on dimension 1, input.flatten(0, -2) for classes last")
@@ -460,16 +460,24 @@ def atomic_save(obj:Any, path:str|Path)->Path:
 _model_locks, _locks_lock = weakref.WeakKeyDictionary(), threading.Lock()
 
 def _busy(model:nn.Module)->threading.RLock:
-    "The lock a fit, `validate` or `get_preds` holds on `model`: another thread's waits for its end (they would share its train/eval modes and norm statistics); one thread's nested ones go in."
+    "The lock a fit, `validate` or `get_preds` holds on `model` (the one a DDP, DataParallel or torch.compile wraps): another thread's waits for its end (they would share its train/eval modes and norm statistics); one thread's nested ones go in."
+    while isinstance(getattr(model, 'module', None), nn.Module) or isinstance(getattr(model, '_orig_mod', None), nn.Module):
+        model = getattr(model, '_orig_mod', None) or model.module   # `to_distributed` wraps the model inside the fit that holds its lock
     with _locks_lock:
         if model not in _model_locks: _model_locks[model] = threading.RLock()
         return _model_locks[model]
 
 def _one_at_a_time(f:Callable)->Callable:
-    "The learner's method `f`, run holding its model's lock (`_busy`)."
+    "The learner's method `f`, run holding its model's lock (`_busy`); after 10 s of waiting for another thread's, say so."
     @functools.wraps(f)
     def _inner(self, *args, **kwargs):
-        with _busy(self.model): return f(self, *args, **kwargs)
+        lock = _busy(self.model)
+        if not lock.acquire(timeout=10):
+            warnings.warn(f"learn.{f.__name__.lstrip('_')} is waiting for another thread's fit, validate or get_preds on this model to end (a callback of "
+                          "that fit waiting for this thread would wait forever: run the pass in the fit's own thread)")
+            lock.acquire()
+        try: return f(self, *args, **kwargs)
+        finally: lock.release()
     return _inner
 
 # %% ../nbs/05_learner.ipynb #25866364
