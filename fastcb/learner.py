@@ -461,8 +461,8 @@ _model_locks, _locks_lock = weakref.WeakKeyDictionary(), threading.Lock()
 
 def _busy(model:nn.Module)->threading.RLock:
     "The lock a fit, `validate` or `get_preds` holds on `model` (the one a DDP, DataParallel or torch.compile wraps): another thread's waits for its end (they would share its train/eval modes and norm statistics); one thread's nested ones go in."
-    while isinstance(getattr(model, 'module', None), nn.Module) or isinstance(getattr(model, '_orig_mod', None), nn.Module):
-        model = getattr(model, '_orig_mod', None) or model.module   # `to_distributed` wraps the model inside the fit that holds its lock
+    while isinstance(inner := getattr(model, '_orig_mod', None), nn.Module) or isinstance(inner := getattr(model, 'module', None), nn.Module):
+        model = inner   # `to_distributed` wraps the model inside the fit that holds its lock
     with _locks_lock:
         if model not in _model_locks: _model_locks[model] = threading.RLock()
         return _model_locks[model]
@@ -473,7 +473,7 @@ def _one_at_a_time(f:Callable)->Callable:
     def _inner(self, *args, **kwargs):
         lock = _busy(self.model)
         if not lock.acquire(timeout=10):
-            warnings.warn(f"learn.{f.__name__.lstrip('_')} is waiting for another thread's fit, validate or get_preds on this model to end (a callback of "
+            warnings.warn(f"learn.{'validate or get_preds' if f.__name__ == '_one_pass' else f.__name__} is waiting for another thread's fit, validate or get_preds on this model to end (a callback of "
                           "that fit waiting for this thread would wait forever: run the pass in the fit's own thread)")
             lock.acquire()
         try: return f(self, *args, **kwargs)
