@@ -177,16 +177,17 @@ def make_runs(name, device):
     base = mlp(w['sizes']).to(device)
     return {k: setup(copy.deepcopy(base), train, valid, w['epochs']) for k, setup in VARIANTS.items()}, w['n_train'] * w['epochs']
 
-def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60):
-    "Seconds per training batch of each variant, and the per-round ratios to `raw`: `rounds` rounds, fewer (not below `min_rounds`) if they would take over `budget` seconds."
+def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60, shuffle=False):
+    "Seconds per training batch of each variant, and the per-round ratios to `raw`: `rounds` rounds, fewer (not below `min_rounds`) if they would take over `budget` seconds; in a seeded random order each round if `shuffle`."
     now, deadline = clock(device), time.perf_counter() + (budget or float('inf'))
     runs, n_batches = make_runs(name, device)
     times = {k: [] for k in runs}
-    order = list(runs)
+    order, rng = list(runs), random.Random(0)
     gc.collect(); gc.freeze()   # set-up done: later collections skip torch's and the set-up's objects (~150 ms -> µs)
     try:
         for r in range(warmup + rounds):
-            for k in (order if r % 2 == 0 else order[::-1]):
+            if shuffle: rng.shuffle(order)   # `--against`: each checkout's runs follow each variant alike (ABC CBA ran this one's after itself)
+            for k in (order if shuffle or r % 2 == 0 else order[::-1]):
                 gc.collect()   # the last run's garbage, not collected inside the next one
                 sync(device)
                 t = now()
@@ -236,6 +237,7 @@ def mem_child(name, variant, device):
     train, valid = make_data(**w, device=device)
     torch.manual_seed(0)
     run = VARIANTS[variant](mlp(w['sizes']).to(device), train, valid, w['epochs'] * 4)
+    run()   # warm: torch's one-time start-up (about 8.7 MiB, the same for every variant) is not the run's
     rss0 = reset_peak_rss()
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device); cuda0 = torch.cuda.memory_allocated(device)
     run(); sync(device)
@@ -333,7 +335,7 @@ def main():
         rounds = a.rounds or {'tiny': 400, 'small': 120}.get(name, 120)
         budget = a.budget or (None if a.rounds else {'tiny': 80, 'small': 72}.get(name))
         t1 = time.perf_counter()
-        times, ratios = time_workload(name, device, rounds, budget=budget)
+        times, ratios = time_workload(name, device, rounds, budget=budget, shuffle=bool(a.against))
         done = len(times['raw'])
         print(f"\n## {name}: batch {w['bs']}, MLP {'-'.join(map(str, w['sizes']))}, {w['n_train']} training + "
               f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {done} rounds in "
