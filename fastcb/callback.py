@@ -881,9 +881,9 @@ def _bs(yb)->int:
 
 def _n_elems(yb, xb=None)->int:
     "What a validation batch's mean loss or metric is weighted by: the number of elements of a target tensor `yb`, the batch size of a tuple or dict of them (of the input `xb` without targets)."
-    if isinstance(yb, Tensor): return yb.numel()
-    o = xb if yb is None else yb   # inputs alone: an autoencoder's batches, whose loss needs no target
-    return 1 if _first_tensor(o) is None else _bs(o)   # no tensor (a graph library's batch, strings a loss maps itself): 1, there is no size to read   # items, a (bs, T) batch of tokens (bptt's last chunk is shorter); boxes padded per batch: images
+    if isinstance(yb, Tensor): return yb.numel()   # items, or a (bs, T) batch of tokens (bptt's last chunk is shorter)
+    o = xb if yb is None else yb   # a detector's boxes, padded per batch: its images; inputs alone (an autoencoder's): theirs
+    return 1 if _first_tensor(o) is None else _bs(o)   # no tensor (a graph library's batch, strings a loss maps itself): no size to read
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."

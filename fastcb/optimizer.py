@@ -261,8 +261,11 @@ class OptimWrapper:
             return vals
         k,i = _hp_loc(self.opt, key)
         off = [pg for pg in self.opt.param_groups if pg[k] == 0] if k == 'momentum' and isinstance(self.opt, optim.RMSprop) else []
-        tuple_val = isinstance(val, tuple) and i is None and isinstance(pairs[0][0][k], tuple)  # e.g. betas=(0.9,0.99)
-        vals = [val]*len(pairs) if tuple_val else _layer_vals(val, len(pairs), key)
+        cur = pairs[0][0][k]
+        tuple_val = isinstance(val, tuple) and i is None and isinstance(cur, tuple)  # e.g. betas=(0.9,0.99)
+        flag = i is None and (isinstance(cur, bool) or cur is None)   # nesterov, amsgrad, maximize, foreach=None: as given, not a rate
+        vals = [val]*len(pairs) if tuple_val or (flag and not isinstance(val, list)) else val if flag else _layer_vals(val, len(pairs), key)
+        if flag and len(vals) != len(pairs): raise ValueError(f"{key} has {len(vals)} values for {len(pairs)} layer groups: give one, or one per group")
         if k == 'betas': _check_betas(key, vals, i)
         if dry_run: return vals   # checked: what a schedule will set, before a fit's first batch
         for (pg,npg),v in zip(pairs, vals):
