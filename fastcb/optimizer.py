@@ -168,6 +168,15 @@ def _check_state_fits(opt:optim.Optimizer, sd:dict)->None:
                     raise ValueError(f"The state dict's {name!r} of param {j} in param group {i} has shape {tuple(v.shape)}, the param has {tuple(p.shape)}: "
                                      "a state from another model?")
 
+def _check_flag(opt:optim.Optimizer, pairs:list, key:str, vals:list)->None:
+    "Refuse flag values `vals` of `key`, one per layer group of `pairs`, that torch would refuse when building `opt`, or that its state cannot follow."
+    if len(vals) != len(pairs): raise ValueError(f"{key} has {len(vals)} values for {len(pairs)} layer groups: give one, or one per group")
+    for (pg, _), v in zip(pairs, vals):
+        if key == 'nesterov' and v and (pg.get('momentum', 0) <= 0 or pg.get('dampening', 0) != 0):
+            raise ValueError("nesterov=True needs a momentum and no dampening (torch's rule, checked only when it builds the optimizer): set opt.mom first")
+        if key in ('amsgrad', 'centered') and v and not pg[key] and any(p in opt.state for p in pg['params']):
+            raise ValueError(f"{key}=True after the optimizer has stepped: its state has no buffer for it. Set it before the first step, or opt.clear() first")
+
 def _read_hp(ow, j:int, k:str): return ow.opt.param_groups[j][k]   # `ow.opt`: a callback may swap it
 def _read_hp_item(ow, j:int, k:str, i:int): return ow.opt.param_groups[j][k][i]
 def _read_own_wd(ow): return ow._wd[-1]
@@ -262,10 +271,11 @@ class OptimWrapper:
         k,i = _hp_loc(self.opt, key)
         off = [pg for pg in self.opt.param_groups if pg[k] == 0] if k == 'momentum' and isinstance(self.opt, optim.RMSprop) else []
         cur = pairs[0][0][k]
+        if isinstance(cur, bool) and isinstance(val, (tuple, np.ndarray)): val = np.asarray(val).tolist()   # a flag per group: as a list
         tuple_val = isinstance(val, tuple) and i is None and isinstance(cur, tuple)  # e.g. betas=(0.9,0.99)
-        flag = i is None and (isinstance(cur, bool) or cur is None)   # nesterov, amsgrad, maximize, foreach=None: as given, not a rate
+        flag = i is None and (isinstance(cur, bool) or cur is None) and all(v is None or isinstance(v, bool) for v in (val if isinstance(val, list) else [val]))
         vals = [val]*len(pairs) if tuple_val or (flag and not isinstance(val, list)) else val if flag else _layer_vals(val, len(pairs), key)
-        if flag and len(vals) != len(pairs): raise ValueError(f"{key} has {len(vals)} values for {len(pairs)} layer groups: give one, or one per group")
+        if flag: _check_flag(self.opt, pairs, key, vals)   # nesterov, amsgrad, maximize, foreach=None: True, False or None, as given
         if k == 'betas': _check_betas(key, vals, i)
         if dry_run: return vals   # checked: what a schedule will set, before a fit's first batch
         for (pg,npg),v in zip(pairs, vals):
