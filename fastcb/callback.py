@@ -498,12 +498,16 @@ class CallbackHandler:
             if rs is None: self.dispatch('train_begin', extras=extras)
             else: self._resume_train_begin(rs, extras)
         except BaseException:   # the callback that failed, and those after it, never started: they get no on_train_end
-            if _own_methods(self.callbacks) != self.own_methods: self.resolve()   # the on_train_end a started one set itself
+            self._replan()   # the on_train_end a started one set itself
             i = next((i for i, cb in enumerate(self.callbacks) if cb is self.failed), len(self.callbacks))
             self.plans['train_end'] = [p for p in self.plans['train_end'] if all(p[0] is not cb for cb in self.callbacks[i:])]
             raise
-        if _own_methods(self.callbacks) != self.own_methods: self.resolve()   # a callback set a method of its own (`self.on_epoch_end = ...`): planned again
+        self._replan()
         if rs is not None: self._resume_callbacks(rs)
+
+    def _replan(self)->None:
+        "Plan again if a callback set a method of its own in `on_train_begin` (`self.on_epoch_end = self.report`)."
+        if _own_methods(self.callbacks) != self.own_methods: self.resolve()
 
     def _resume_train_begin(self, rs:dict, extras:dict)->None:
         "Resuming, each callback's `on_train_begin`; if one whose state `rs` holds set the hyper-parameters (a scheduler, to its position's), put the checkpoint's back."
@@ -882,8 +886,8 @@ def _bs(yb)->int:
 def _n_elems(yb, xb=None)->int:
     "What a validation batch's mean loss or metric is weighted by: the number of elements of a target tensor `yb`, the batch size of a tuple or dict of them (of the input `xb` without targets)."
     if isinstance(yb, Tensor): return yb.numel()   # items, or a (bs, T) batch of tokens (bptt's last chunk is shorter)
-    o = xb if yb is None else yb   # a detector's boxes, padded per batch: its images; inputs alone (an autoencoder's): theirs
-    return 1 if _first_tensor(o) is None else _bs(o)   # no tensor (a graph library's batch, strings a loss maps itself): no size to read
+    t = _first_tensor(xb if yb is None else yb)   # a detector's boxes, padded per batch: its images; inputs alone (an autoencoder's): theirs
+    return 1 if t is None else _bs(t)   # no tensor (a graph library's batch, strings a loss maps itself): no size to read
 
 def _weighted_mean(vals:list, sizes:list[int])->float:
     "The mean of `vals` (numbers or one-element tensors, on one device, read with `_floats`) weighted by `sizes`."

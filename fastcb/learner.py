@@ -457,6 +457,7 @@ def atomic_save(obj:Any, path:str|Path)->Path:
         raise
     return path
 
+# %% ../nbs/05_learner.ipynb #a1c0ck02
 _model_locks, _locks_lock = weakref.WeakKeyDictionary(), threading.Lock()
 
 def _busy(model:nn.Module)->threading.RLock:

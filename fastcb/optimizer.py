@@ -273,9 +273,10 @@ class OptimWrapper:
         cur = pairs[0][0][k]
         if isinstance(cur, bool) and isinstance(val, (tuple, np.ndarray)): val = np.asarray(val).tolist()   # a flag per group: as a list
         tuple_val = isinstance(val, tuple) and i is None and isinstance(cur, tuple)  # e.g. betas=(0.9,0.99)
-        flag = i is None and (isinstance(cur, bool) or cur is None) and all(v is None or isinstance(v, bool) for v in (val if isinstance(val, list) else [val]))
-        vals = [val]*len(pairs) if tuple_val or (flag and not isinstance(val, list)) else val if flag else _layer_vals(val, len(pairs), key)
-        if flag: _check_flag(self.opt, pairs, key, vals)   # nesterov, amsgrad, maximize, foreach=None: True, False or None, as given
+        flags = val if isinstance(val, list) else [val] * len(pairs)
+        if i is None and (isinstance(cur, bool) or cur is None) and all(v is None or isinstance(v, bool) for v in flags):   # nesterov, amsgrad, foreach=None
+            vals = flags; _check_flag(self.opt, pairs, key, vals)   # as given: True, False or None, not a rate
+        else: vals = [val]*len(pairs) if tuple_val else _layer_vals(val, len(pairs), key)
         if k == 'betas': _check_betas(key, vals, i)
         if dry_run: return vals   # checked: what a schedule will set, before a fit's first batch
         for (pg,npg),v in zip(pairs, vals):
