@@ -40,6 +40,7 @@ _batch_events = ['batch_begin', 'loss_begin', 'backward_begin', 'backward_end', 
 class Callback:
     "Base class for callbacks that want to record values, dynamically change learner params, etc."
     order:int = 0
+    _order:Optional[int] = None  # fastai v1's spelling of `order`: wins if set (see `cb_order`)
     fit_only:bool = False  # True: it belongs to training alone, `Learner.validate`, `get_preds` and `lr_find` leave it out
     exclude:list = []  # attributes never saved by `get_state`
     not_min:list = []  # attributes saved by `get_state` only when `minimal=False`
@@ -128,7 +129,7 @@ def _is_live(v)->bool:
 
 def cb_order(cb:Callback)->int:
     "The `order` of `cb` (fastai v1's `_order` wins if set)."
-    return getattr(cb, '_order', cb.order)
+    return cb.order if cb._order is None else cb._order
 
 # %% ../nbs/02_callbacks.ipynb #50034f8b
 class SmoothenValue:
@@ -268,12 +269,13 @@ def _plan(f:Callable, event:str, bound:bool)->tuple:
     positional = all(i < len(ps) and ps[i].name == n and ps[i].kind is ps[i].POSITIONAL_OR_KEYWORD for i, n in enumerate(names))
     return tuple(names), positional
 
-def _cb_plans(cb:Callback)->tuple:
-    "`(event, method name, how, get)` for each event `cb` implements (how to call it and with what: `_call_how`), and the events where it reads `smooth_loss`."
+def _cb_plans(cb:Callback, seen:Optional[dict]=None)->tuple:
+    "`(event, method name, how, get)` for each event `cb` implements (how to call it and with what: `_call_how`), and the events where it reads `smooth_loss`; `seen`: class plans already found, by class id."
     cls = type(cb)
     if _on_set.isdisjoint(getattr(cb, '__dict__', ())):   # no method set on the instance
-        res = _class_plans(cls)
-        if res is not None: return res   # the usual case
+        if seen is None: seen = {}
+        if id(cls) not in seen: seen[id(cls)] = _class_plans(cls)   # a second instance of a class in one fit (two metrics): its code checked once
+        if seen[id(cls)] is not None: return seen[id(cls)]   # the usual case
     found = []
     for e, name, base in _event_methods:
         f = getattr(cb, name)   # as the handler will call it: set on the instance, a partial, a property...
@@ -386,18 +388,19 @@ class CallbackHandler:
         self.smooth_at = set()   # the events before which to `_smooth`
         n = len(self.metrics)   # the metrics come first (see `set_dl`)
         # `cb_plans`: the plans less the metrics': for training batches, `loss_begin`, and an epoch with no validation (as in fastai v1)
-        self.met_plans, self.cb_plans = self._plans_of(self.callbacks[:n]), self._plans_of(self.callbacks[n:])
+        seen = {}   # class plans by class id, for this resolve (see `_cb_plans`)
+        self.met_plans, self.cb_plans = self._plans_of(self.callbacks[:n], seen), self._plans_of(self.callbacks[n:], seen)
         self.plans = {e: self.met_plans[e] + self.cb_plans[e] for e in _events}
         self.bare = {e: self._bare(e) for e in _batch_events}
         self.valid_begin = self.plans['batch_begin'] if self.met_plans['batch_begin'] else None   # a metric takes validation batches' begin: by `dispatch`
         self.owners = None   # see `_owner`
         self.own_methods = _own_methods(self.callbacks)   # see `on_train_begin`
 
-    def _plans_of(self, cbs:list)->dict:
-        "For each event, `(cb, method, how, get)` of each of `cbs` implementing it, in order; add where they read `smooth_loss` to `smooth_at`."
+    def _plans_of(self, cbs:list, seen:dict)->dict:
+        "For each event, `(cb, method, how, get)` of each of `cbs` implementing it, in order (`seen`: see `_cb_plans`); add where they read `smooth_loss` to `smooth_at`."
         res = {e: [] for e in _events}
         for cb in cbs:
-            plans, smooth = _cb_plans(cb)
+            plans, smooth = _cb_plans(cb, seen)
             for e, name, how, get in plans: res[e].append((cb, getattr(cb, name), how, get))
             self.smooth_at |= smooth
         return res

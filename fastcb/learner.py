@@ -264,7 +264,7 @@ class Recorder(LearnerCallback):
             mine, began = getattr(self.learn, k, None), self.began[k]
             if mine is not None and mine is not began and getattr(mine, 'module', mine) is not getattr(began, 'module', began):
                 warnings.warn(f"learn.{k} was replaced during this fit, which goes on with the one it began with: replace it between fits, or {instead}")
-        written = getattr(self, 'last_stats', None)
+        written = self.__dict__.get('last_stats')   # not `getattr`: `__getattr__` would build its hint
         if last_metrics is not None and written is not None and len(last_metrics) + 2 > len(written):
             warnings.warn(f"A callback after the Recorder (order -10) added {len(last_metrics) + 2 - len(written)} value(s) to last_metrics once "
                           "the row was written: no column shows them and recorder.metrics does not keep them. Give it an order below -10 (fastai "
@@ -462,7 +462,7 @@ _model_locks, _locks_lock = weakref.WeakKeyDictionary(), threading.Lock()
 
 def _busy(model:nn.Module)->threading.RLock:
     "The lock a fit, `validate` or `get_preds` holds on `model` (the one a DDP, DataParallel or torch.compile wraps): another thread's waits for its end (they would share its train/eval modes and norm statistics); one thread's nested ones go in."
-    while isinstance(inner := getattr(model, '_orig_mod', None), nn.Module) or isinstance(inner := getattr(model, 'module', None), nn.Module):
+    while (inner := model._modules.get('_orig_mod', model._modules.get('module'))) is not None:   # submodules: `getattr` would raise inside torch's `__getattr__` for a plain model (~1 µs each)
         model = inner   # `to_distributed` wraps the model inside the fit that holds its lock
     with _locks_lock:
         if model not in _model_locks: _model_locks[model] = threading.RLock()
@@ -664,6 +664,7 @@ def _check_left_out(model:nn.Module, layer_groups:list)->None:
 
 def _drop_lr_starts(opt:OptimWrapper, cbs:list)->None:
     "Drop the `initial_lr` an earlier fit's torch LR scheduler left in `opt`'s param groups, so that one built in this fit starts from its lr; not if one of `cbs` holds a `OneCycleLR` over `opt`, which reads it at every step."
+    if all('initial_lr' not in pg for pg in opt.param_groups): return   # the usual case: no torch scheduler ran
     if any(_holds(v, _one_cycle_over(opt.opt)) for cb in cbs for v in vars(cb).values()): return
     for pg in opt.param_groups: pg.pop('initial_lr', None)   # the other schedulers read it only when built, and set it only if it is not there
 
@@ -682,8 +683,9 @@ _running = ('running_mean', 'running_var', 'num_batches_tracked')   # a norm lay
 
 def _norm_state(model:nn.Module)->tuple[list, list, list]:
     "The norm layers' running statistics of `model`, a copy of them, and the norm layers no batch has shaped yet (a `LazyBatchNorm1d`): what a training batch's forward pass changes before its loss can be refused."
-    bufs = [b for n, b in model.named_buffers() if n.rpartition('.')[2] in _running and not nn.parameter.is_lazy(b)]
-    return bufs, [b.clone() for b in bufs], [m for m in model.modules() if nn.parameter.is_lazy(getattr(m, 'running_mean', None))]
+    mods = [m for m in model.modules() if m._buffers]   # one walk, over torch's own dicts: `named_buffers` and `getattr` cost microseconds a layer in Python
+    bufs = [b for m in mods for k, b in m._buffers.items() if k in _running and b is not None and not nn.parameter.is_lazy(b)]
+    return bufs, [b.clone() for b in bufs], [m for m in mods if nn.parameter.is_lazy(m._buffers.get('running_mean'))]
 
 def _restore_norms(bufs:list, saved:list, lazy:list)->None:
     "Copy the statistics `saved` back into `bufs`, and start over the `lazy` norm layers a batch has shaped since (there is no copy of theirs)."
