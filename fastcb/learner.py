@@ -460,10 +460,15 @@ def atomic_save(obj:Any, path:str|Path)->Path:
 # %% ../nbs/05_learner.ipynb #a1c0ck02
 _model_locks, _locks_lock = weakref.WeakKeyDictionary(), threading.Lock()
 
+def _inner_model(model:nn.Module)->nn.Module:
+    "The model a DDP, DataParallel or torch.compile wrapper holds (its submodule `module` or `_orig_mod`), down any chain of them; else `model`."
+    mods = model._modules   # torch's dict of submodules (a TorchScript model's has `in` and `[]`, no `.get`): `getattr` of a missing one raises inside torch, ~1 µs
+    inner = next((mods[k] for k in ('_orig_mod', 'module') if k in mods and mods[k] is not None), None)
+    return model if inner is None else _inner_model(inner)
+
 def _busy(model:nn.Module)->threading.RLock:
     "The lock a fit, `validate` or `get_preds` holds on `model` (the one a DDP, DataParallel or torch.compile wraps): another thread's waits for its end (they would share its train/eval modes and norm statistics); one thread's nested ones go in."
-    while (inner := model._modules.get('_orig_mod', model._modules.get('module'))) is not None:   # submodules: `getattr` would raise inside torch's `__getattr__` for a plain model (~1 µs each)
-        model = inner   # `to_distributed` wraps the model inside the fit that holds its lock
+    model = _inner_model(model)   # `to_distributed` wraps the model inside the fit that holds its lock
     with _locks_lock:
         if model not in _model_locks: _model_locks[model] = threading.RLock()
         return _model_locks[model]
@@ -683,9 +688,9 @@ _running = ('running_mean', 'running_var', 'num_batches_tracked')   # a norm lay
 
 def _norm_state(model:nn.Module)->tuple[list, list, list]:
     "The norm layers' running statistics of `model`, a copy of them, and the norm layers no batch has shaped yet (a `LazyBatchNorm1d`): what a training batch's forward pass changes before its loss can be refused."
-    mods = [m for m in model.modules() if m._buffers]   # one walk, over torch's own dicts: `named_buffers` and `getattr` cost microseconds a layer in Python
+    mods = [m for m in model.modules() if m._buffers]   # one walk, over torch's dicts (a TorchScript model's have no `.get`): `named_buffers` and `getattr` cost microseconds a layer
     bufs = [b for m in mods for k, b in m._buffers.items() if k in _running and b is not None and not nn.parameter.is_lazy(b)]
-    return bufs, [b.clone() for b in bufs], [m for m in mods if nn.parameter.is_lazy(m._buffers.get('running_mean'))]
+    return bufs, [b.clone() for b in bufs], [m for m in mods if 'running_mean' in m._buffers and nn.parameter.is_lazy(m._buffers['running_mean'])]
 
 def _restore_norms(bufs:list, saved:list, lazy:list)->None:
     "Copy the statistics `saved` back into `bufs`, and start over the `lazy` norm layers a batch has shaped since (there is no copy of theirs)."
