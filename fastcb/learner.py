@@ -525,8 +525,13 @@ class Learner:
     def path(self, path:str|Path): self._path = Path(path)   # a script's str too: saves, exports and logs join it with `/`
 
     def lr_range(self, lr:float|slice)->float|list:
-        "Build differential learning rates from `lr`."
-        return lr_range(lr, len(self.layer_groups))
+        "Build differential learning rates from `lr`, over the groups a fit sets (`_n_groups`)."
+        return lr_range(lr, self._n_groups())
+
+    def _n_groups(self)->int:
+        "How many groups a fit's lr and wd go to: the layer groups, or the param groups of an optimizer you wrapped by hand (`OptimWrapper(opt)`: fits keep it)."
+        by_hand = isinstance(self.opt, OptimWrapper) and self.opt.opt_func is None
+        return len(self.opt._pairs()) if by_hand else len(self.layer_groups)
 
     def create_opt(self, lr:float|slice, wd:float=0.)->None:
         "Create optimizer with `lr` learning rate and `wd` weight decay."
@@ -535,7 +540,8 @@ class Learner:
 
     def _fit_args(self, lr:float|slice, wd:Optional[float])->tuple:
         "A fit's `lr` and `wd` (None: `self.wd`) checked and spread over the layer groups, and the optimizer they go into checked: before anything changes."
-        lr, wd = self.lr_range(lr), lr_range(self.wd if wd is None else wd, len(self.layer_groups), 'wd')
+        lr = self.lr_range(lr)
+        wd = lr_range(self.wd, len(self.layer_groups), 'wd') if wd is None else lr_range(wd, self._n_groups(), 'wd')   # a hand-made optimizer keeps its own unless given one
         if self.opt is not None and not isinstance(self.opt, OptimWrapper):
             raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
                             "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
