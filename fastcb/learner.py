@@ -20,7 +20,7 @@ from fastprogress.fastprogress import format_time
 from .core import listify, camel2snake, _is_count, _check_num
 from .optimizer import OptimWrapper, AdamW, lr_range, _as_groups, _params_of
 from .callback import (Callback, CallbackHandler, SilentMasterBar, fit, validate, _bs, _bound_to, _first_tensor, _map_batch, _parts, _remake, _rebuild, _len, _loss_module, _CannotTrain, _host_copy, _holds, _takes_learner, _check_not_dataset,
-                             _check_loss_func, _func_name)
+                             _check_loss_func, _func_name, get_rng_state, set_rng_state, _dl_generators)
 from .schedulers import OneCycleScheduler, LRFinder, _check_wrapped
 
 # %% auto #0
@@ -525,13 +525,14 @@ class Learner:
     def path(self, path:str|Path): self._path = Path(path)   # a script's str too: saves, exports and logs join it with `/`
 
     def lr_range(self, lr:float|slice)->float|list:
-        "Build differential learning rates from `lr`, over the groups a fit sets (`_n_groups`)."
-        return lr_range(lr, self._n_groups())
+        "Build differential learning rates from `lr`, one per group a fit sets (see `_spread`)."
+        return self._spread(lr, 'lr')
 
-    def _n_groups(self)->int:
-        "How many groups a fit's lr and wd go to: the layer groups, or the param groups of an optimizer you wrapped by hand (`OptimWrapper(opt)`: fits keep it)."
-        by_hand = isinstance(self.opt, OptimWrapper) and self.opt.opt_func is None
-        return len(self.opt._pairs()) if by_hand else len(self.layer_groups)
+    def _spread(self, v:float|slice|list, name:str)->float|list:
+        "`v`, the fit's `name` (lr or wd), spread over the layer groups, or over the param groups of an optimizer you wrapped by hand (`OptimWrapper(opt)`: fits keep it)."
+        if isinstance(self.opt, OptimWrapper) and self.opt.opt_func is None:
+            return lr_range(v, len(self.opt._pairs()), name, 'param groups of learn.opt (an optimizer you wrapped by hand)')
+        return lr_range(v, len(self.layer_groups), name)
 
     def create_opt(self, lr:float|slice, wd:float=0.)->None:
         "Create optimizer with `lr` learning rate and `wd` weight decay."
@@ -539,9 +540,9 @@ class Learner:
         self.opt = OptimWrapper.create(self.opt_func, lr, self.layer_groups, wd=wd, true_wd=self.true_wd, bn_wd=self.bn_wd)
 
     def _fit_args(self, lr:float|slice, wd:Optional[float])->tuple:
-        "A fit's `lr` and `wd` (None: `self.wd`) checked and spread over the layer groups, and the optimizer they go into checked: before anything changes."
+        "A fit's `lr` and `wd` (None: `self.wd`) checked and spread over its groups (`_spread`), and the optimizer they go into checked: before anything changes."
         lr = self.lr_range(lr)
-        wd = lr_range(self.wd, len(self.layer_groups), 'wd') if wd is None else lr_range(wd, self._n_groups(), 'wd')   # a hand-made optimizer keeps its own unless given one
+        wd = lr_range(self.wd, len(self.layer_groups), 'wd') if wd is None else self._spread(wd, 'wd')   # a hand-made optimizer keeps its own unless given one
         if self.opt is not None and not isinstance(self.opt, OptimWrapper):
             raise TypeError(f"learn.opt is a bare {type(self.opt).__name__}: the Learner sets lr and wd through an OptimWrapper; set "
                             "learn.opt = OptimWrapper(opt), or set learn.opt_func and learn.opt = None for the next fit to build one")
@@ -605,6 +606,7 @@ class Learner:
         epochs = math.ceil(num_it / n) if n else num_it   # LRFinder stops the fit after num_it batches
         opt, before = self.opt, None if self.opt is None else _host_copy(self.opt.state_dict())   # `fit` sets lr and wd before LRFinder saves
         modes = [m.training for m in self.model.modules()]   # a fit ends in eval mode, the search in train mode
+        rng = get_rng_state(self.data)   # its shuffles and dropout draws: a later fit draws what it would have without the search
         trains = [p.requires_grad for p in self.model.parameters()]   # a callback may freeze or unfreeze layers as the search runs
         last = dict(vars(self))   # before its callbacks set `learn.recorder`: a search refused at its first batch leaves the last fit's
         cbs = self.fit_callbacks([LRFinder(start_lr, end_lr, num_it, stop_div)], fit_only=False)   # a search, not training
@@ -619,6 +621,7 @@ class Learner:
             if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
             for m, mode in zip(self.model.modules(), modes): m.training = mode
             for p, t in zip(self.model.parameters(), trains): p.requires_grad_(t)
+            if len(_dl_generators(self.data)) == len(rng['dl']): set_rng_state(rng, self.data)   # (unless a callback replaced the dataloaders)
             for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
 
     def _check_train(self)->None:
@@ -1084,6 +1087,9 @@ def _export(self:Learner, file:str|Path='export.pkl')->Path:
     state['cb_state'] = [(type(cb), {k: v for k, v in cb.get_state().items() if v is not self}) for cb in self.callbacks]   # the learner: the loaded one
     state['model'], state['cls'] = self.model, _export_cls(type(self))   # a subclass comes back as itself (its own methods: a `predict`)
     for cls, st in state['cb_state']: _check_loadable(cls, st)
+    if any(isinstance(m, torch.jit.ScriptModule) for m in self.model.modules()):   # torch's own error names no way out
+        raise TypeError("export: the model is (or holds) a TorchScript module, which pickle cannot save: export the learner before scripting "
+                        "its model, or save the scripted model alone with torch.jit.save(learn.model, path)")
     try: path = atomic_save(state, self.path/file)
     except (pickle.PicklingError, AttributeError, TypeError) as e:   # what pickle raises for a lambda or a local function
         named = _unsaveable({cb.name: st for cb, (_, st) in zip(self.callbacks, state['cb_state'])}, e, 'an export')

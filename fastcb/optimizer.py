@@ -23,8 +23,8 @@ AdamW = partial(optim.Adam, betas=(0.9, 0.99))
 AdamW.__doc__ = "fastai v1's `AdamW`: torch's Adam with betas (0.9, 0.99); its weight decay is decoupled when the wrapper has `true_wd` (the Learner's default)."
 
 # %% ../nbs/01_optimizer.ipynb #6fc46f69
-def lr_range(lr:float|slice|list|np.ndarray, n_groups:int, name:str='lr')->float|list:
-    "Spread `lr` (or the hyper-parameter `name`) over `n_groups` layer groups: a `slice` geometrically, a list or array as a list, a number as is."
+def lr_range(lr:float|slice|list|np.ndarray, n_groups:int, name:str='lr', groups:str='layer groups')->float|list:
+    "Spread `lr` (or the hyper-parameter `name`) over `n_groups` layer groups (what `groups` names, in errors): a `slice` geometrically, a list or array as a list, a number as is."
     if isinstance(lr, slice):
         if lr.stop is None: raise ValueError(f"{lr} has no stop: write slice(start, stop) or slice(None, stop)")
         _check_rates(name, [lr.stop])
@@ -34,7 +34,7 @@ def lr_range(lr:float|slice|list|np.ndarray, n_groups:int, name:str='lr')->float
         return even_mults(lr.start, lr.stop, n_groups)
     if isinstance(lr, np.ndarray): lr = lr.tolist()
     _check_rates(name, listify(lr))
-    if is_listy(lr) and len(lr) not in (1, n_groups): raise ValueError(f"{name} has {len(lr)} values for {n_groups} layer groups: give one, or one per group")
+    if is_listy(lr) and len(lr) not in (1, n_groups): raise ValueError(f"{name} has {len(lr)} values for {n_groups} {groups}: give one, or one per group")
     return listify(lr, n_groups) if is_listy(lr) else lr
 
 def _check_rates(name:str, vals:list, positive:bool=False)->None:
@@ -53,8 +53,16 @@ def _check_rates(name:str, vals:list, positive:bool=False)->None:
 _norm_types = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
 def _params_of(module:nn.Module, types:tuple)->set[int]:
-    "The ids of the params of `module`'s submodules of `types`, with those their children hold (a parametrized weight's `original`)."
-    return {id(p) for m in module.modules() if isinstance(m, types) for p in m.parameters()}
+    "The ids of the params of `module`'s submodules of `types` (TorchScript ones compiled from them too), with those their children hold (a parametrized weight's `original`)."
+    return {id(p) for m in module.modules() if _is_a(m, types) for p in m.parameters()}
+
+def _is_a(m:nn.Module, types:tuple)->bool:
+    "Is `m` one of `types`, or a TorchScript module made from one (`torch.jit.script`/`trace` keep only its class's name, `original_name`)?"
+    if isinstance(m, types): return True
+    if not isinstance(m, torch.jit.ScriptModule): return False
+    names, todo = set(), list(types) if isinstance(types, tuple) else [types]
+    while todo: c = todo.pop(); names.add(c.__name__); todo += c.__subclasses__()   # `_NormBase`: BatchNorm1d, InstanceNorm2d...
+    return m.original_name in names
 
 def _split_norm(layer_groups:list[nn.Module])->list[tuple[list, list]]:
     "Split the params of each of `layer_groups` into `(main, norm)` lists, each param once, frozen ones kept."
