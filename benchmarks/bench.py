@@ -1,6 +1,6 @@
 """Seconds per training batch of fastcb's `fit` and `Learner.fit` against a hand-written PyTorch loop.
 
-    python benchmarks/bench.py                 # the table in benchmarks/README.md (CPU, about 2.3 minutes)
+    python benchmarks/bench.py                 # the table in benchmarks/README.md (CPU, about 2 minutes)
     python benchmarks/bench.py --device cuda   # the same on a GPU, plus a check for host syncs per batch
     python benchmarks/bench.py --profile tiny  # cProfile of one Learner.fit: where fastcb's time goes
     python benchmarks/bench.py --against DIR   # this checkout's fit+5cb and Learner+5cb beside those of checkout DIR
@@ -9,7 +9,7 @@
 Every variant does the same work per epoch: for each training batch forward, loss, backward, step, zero_grad;
 then a validation pass computing the loss and the accuracy, read once at the end of the epoch. All variants
 iterate the same pre-built lists of batches (no DataLoader cost in either) and use plain SGD. The variants run
-interleaved in the same process (one round = one run of each, the order reversed every other round), with
+interleaved in the same process (one round = one run of each, in a seeded random order where no variant runs twice in a row), with
 `torch.set_num_threads(1)`; the printed ratio is the median over rounds of (variant time / raw time in that round).
 On the CPU the time is the process's CPU time (`time.process_time`), so other users of a shared machine slow the
 benchmark down but barely change its numbers; with a GPU it is wall time between `torch.cuda.synchronize` calls.
@@ -177,8 +177,8 @@ def make_runs(name, device):
     base = mlp(w['sizes']).to(device)
     return {k: setup(copy.deepcopy(base), train, valid, w['epochs']) for k, setup in VARIANTS.items()}, w['n_train'] * w['epochs']
 
-def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60, shuffle=False):
-    "Seconds per training batch of each variant, and the per-round ratios to `raw`: `rounds` rounds, fewer (not below `min_rounds`) if they would take over `budget` seconds; in a seeded random order each round if `shuffle`."
+def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60):
+    "Seconds per training batch of each variant, and the per-round ratios to `raw`: `rounds` rounds, fewer (not below `min_rounds`) if they would take over `budget` seconds; each round in a seeded random order."
     now, deadline = clock(device), time.perf_counter() + (budget or float('inf'))
     runs, n_batches = make_runs(name, device)
     times = {k: [] for k in runs}
@@ -186,8 +186,10 @@ def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60, sh
     gc.collect(); gc.freeze()   # set-up done: later collections skip torch's and the set-up's objects (~150 ms -> µs)
     try:
         for r in range(warmup + rounds):
-            if shuffle: rng.shuffle(order)   # `--against`: each checkout's runs follow each variant alike (ABC CBA ran this one's after itself)
-            for k in (order if shuffle or r % 2 == 0 else order[::-1]):
+            last = order[-1]
+            rng.shuffle(order)   # each variant follows each other alike (under ABC CBA, `raw` ran right after itself every other round)
+            if order[0] == last: order.append(order.pop(0))   # never twice in a row: the second run would find its caches warm
+            for k in order:
                 gc.collect()   # the last run's garbage, not collected inside the next one
                 sync(device)
                 t = now()
@@ -195,7 +197,7 @@ def time_workload(name, device, rounds, warmup=3, budget=None, min_rounds=60, sh
                 sync(device)
                 if r >= warmup: times[k].append((now() - t) / n_batches)
             done = r + 1 - warmup
-            if done >= min_rounds and done % 2 == 0 and time.perf_counter() > deadline: break   # a slow machine: stop after a whole ABC CBA pair
+            if done >= min_rounds and time.perf_counter() > deadline: break   # a slow machine
     finally: gc.unfreeze()
     ratios = {k: [t / tr for t, tr in zip(times[k], times['raw'])] for k in runs}
     return times, ratios
@@ -335,7 +337,7 @@ def main():
         rounds = a.rounds or {'tiny': 400, 'small': 120}.get(name, 120)
         budget = a.budget or (None if a.rounds else {'tiny': 80, 'small': 72}.get(name))
         t1 = time.perf_counter()
-        times, ratios = time_workload(name, device, rounds, budget=budget, shuffle=bool(a.against))
+        times, ratios = time_workload(name, device, rounds, budget=budget)
         done = len(times['raw'])
         print(f"\n## {name}: batch {w['bs']}, MLP {'-'.join(map(str, w['sizes']))}, {w['n_train']} training + "
               f"{w['n_valid']} validation batches per epoch, {w['epochs']} epoch(s) per run, {done} rounds in "

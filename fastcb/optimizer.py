@@ -41,6 +41,7 @@ def _check_rates(name:str, vals:list, positive:bool=False)->None:
     "Refuse values of hyper-parameter `name` that are not numbers, or are negative (or 0 if `positive`), naming it."
     if not vals: raise TypeError(f"{name} must be a number, a slice or one number per layer group, got none")
     for v in vals:
+        if type(v) is float and (0 < v < math.inf if positive else 0 <= v < math.inf): continue   # the usual case, at once (NaN fails it)
         try: f = float(v)
         except (TypeError, ValueError): f = math.nan
         if isinstance(v, (str, bytes, bool, np.bool_)) or getattr(v, 'dtype', None) == torch.bool or math.isnan(f):   # True is not 1.0
@@ -119,6 +120,7 @@ def _decay_(pg:dict, wd:float)->None:
 # %% ../nbs/01_optimizer.ipynb #d771d607
 def _layer_vals(val, n:int, name:str='lr')->list:
     "Turn `val` (a number, a list, an array or a slice) of hyper-parameter `name` into one value per layer group, for `n` groups."
+    if type(val) is float: _check_rates(name, (val,)); return [val] * n   # a schedule's value, twice a batch: no list to spread
     return [v.item() if getattr(v, 'ndim', None) == 0 else v for v in listify(lr_range(val, n, name), n)]   # numpy or torch scalars as floats
 
 def _put(pg:dict, k:str, i:int|None, v)->None:

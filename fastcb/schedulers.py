@@ -47,7 +47,7 @@ class TrainingPhase:
         for s in self.scheds.values(): s.restart()
     def set_start(self, opt)->None:
         "Set `opt`'s scheduled hyper-parameters to their start values."
-        for name, s in self.scheds.items(): setattr(opt, name, s.start)
+        for name, s in self.scheds.items(): opt.set_val(name, s.start)
     def check(self, opt)->None:
         "Check `opt` takes the scheduled hyper-parameters' start and end values, changing nothing: one it cannot take (an Adam beta of 1.5) is refused before a fit's first batch."
         for name, s in self.scheds.items():
@@ -55,7 +55,7 @@ class TrainingPhase:
     def step(self, opt)->None:
         "Set `opt`'s scheduled hyper-parameters to their values at the phase's next iteration."
         self.n += 1
-        for name, s in self.scheds.items(): setattr(opt, name, s.step())
+        for name, s in self.scheds.items(): opt.set_val(name, s.step())   # what `opt.lr = ...` calls, without the attribute check
     @property
     def is_done(self)->bool:
         "Has the phase run its `length` steps? (Its own count: a phase that schedules nothing holds too.)"
