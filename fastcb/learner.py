@@ -531,7 +531,7 @@ class Learner:
     def _spread(self, v:float|slice|list, name:str)->float|list:
         "`v`, the fit's `name` (lr or wd), spread over the layer groups, or over the param groups of an optimizer you wrapped by hand (`OptimWrapper(opt)`: fits keep it)."
         if isinstance(self.opt, OptimWrapper) and self.opt.opt_func is None:
-            return lr_range(v, len(self.opt._pairs()), name, 'param groups of learn.opt (an optimizer you wrapped by hand)')
+            return lr_range(v, len(self.opt._pairs()), name, 'groups of learn.opt (an optimizer you wrapped by hand; a norm group counts with the one before it)')
         return lr_range(v, len(self.layer_groups), name)
 
     def create_opt(self, lr:float|slice, wd:float=0.)->None:
@@ -621,7 +621,8 @@ class Learner:
             if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
             for m, mode in zip(self.model.modules(), modes): m.training = mode
             for p, t in zip(self.model.parameters(), trains): p.requires_grad_(t)
-            if len(_dl_generators(self.data)) == len(rng['dl']): set_rng_state(rng, self.data)   # (unless a callback replaced the dataloaders)
+            if len(_dl_generators(self.data)) == len(rng['dl']): set_rng_state({**rng, 'cuda': []}, self.data)   # (unless a callback replaced the dataloaders)
+            if rng['cuda']: torch.cuda.set_rng_state_all(rng['cuda'])   # this process's own GPUs, each its own (a checkpoint's rule, rank 0's on each rank, is not for this)
             for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
 
     def _check_train(self)->None:

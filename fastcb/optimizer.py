@@ -58,7 +58,7 @@ def _params_of(module:nn.Module, types:tuple)->set[int]:
     return {id(p) for m in module.modules() if _is_a(m, types) for p in m.parameters()}
 
 def _is_a(m:nn.Module, types:tuple)->bool:
-    "Is `m` one of `types`, or a TorchScript module made from one (`torch.jit.script`/`trace` keep only its class's name, `original_name`)?"
+    "Is `m` one of `types`, or a TorchScript module made from one (`torch.jit.script`/`trace` keep only its class's name, `original_name`: a class of yours named `LayerNorm` counts)?"
     if isinstance(m, types): return True
     if not isinstance(m, torch.jit.ScriptModule): return False
     names, todo = set(), list(types) if isinstance(types, tuple) else [types]
