@@ -941,7 +941,11 @@ class SilentMasterBar(TableBar):
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
     if silent: return SilentMasterBar(range(epochs))
-    return master_bar(range(epochs)) if IN_NOTEBOOK or sys.stdout.isatty() else TableBar(range(epochs))
+    return master_bar(range(epochs)) if _in_cell() or sys.stdout.isatty() else TableBar(range(epochs))
+
+def _in_cell()->bool:
+    "Does printed output show in a notebook's cell? Not when the notebook's code sent stdout to a file or a string (`contextlib.redirect_stdout`)."
+    return IN_NOTEBOOK and type(sys.stdout).__module__.startswith('ipykernel')   # the kernel's own stream (`OutStream`)
 
 def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."

@@ -25,3 +25,13 @@ def test_notebook_slow(nb):
     "Run `nb` with its `#| slow` cells too."
     ok, _ = run_nb(nb, skip_flags=[], force_flags=['slow'])
     assert ok, f'{nb.name} (with slow cells) failed: its traceback is printed above'
+
+@pytest.mark.slow
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)
+def test_notebook_in_jupyter(nb, monkeypatch):
+    "Run `nb` as a reader does, every cell in a Jupyter kernel: there fastprogress draws HTML bars and plots show in the cell, so what a cell prints or saves differs from a script's."
+    import nbformat
+    from nbclient import NotebookClient
+    monkeypatch.delenv('MPLBACKEND', raising=False)   # Jupyter's own inline plots, not the tests' agg
+    book = nbformat.read(nb, as_version=4)
+    NotebookClient(book, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(nb.parent)}}).execute()   # raises at a failing cell
