@@ -53,11 +53,11 @@ def _check_rates(name:str, vals:list, positive:bool=False)->None:
 # `_NormBase` is the base of every BatchNorm and InstanceNorm, lazy and sync ones included
 _norm_types = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
-def _params_of(module:nn.Module, types:tuple)->set[int]:
+def _params_of(module:nn.Module, types:type|tuple)->set[int]:
     "The ids of the params of `module`'s submodules of `types` (TorchScript ones compiled from them too), with those their children hold (a parametrized weight's `original`)."
     return {id(p) for m in module.modules() if _is_a(m, types) for p in m.parameters()}
 
-def _is_a(m:nn.Module, types:tuple)->bool:
+def _is_a(m:nn.Module, types:type|tuple)->bool:
     "Is `m` one of `types`, or a TorchScript module made from one (`torch.jit.script`/`trace` keep only its class's name, `original_name`: a class of yours named `LayerNorm` counts)?"
     if isinstance(m, types): return True
     if not isinstance(m, torch.jit.ScriptModule): return False
