@@ -19,7 +19,7 @@ from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.data import DataLoader
-from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, IN_NOTEBOOK
+from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, NBMasterBar, IN_NOTEBOOK, text2html_table
 from .core import listify, is_distributed, camel2snake, _is_count, _check_num
 
 # %% auto #0
@@ -938,10 +938,21 @@ class SilentMasterBar(TableBar):
     "A master bar that shows nothing: for scripts, tests and benchmarks."
     def write(self, line, table:bool=False)->None: "Write nothing: a silent fit shows no table."
 
+class _NotebookBar(NBMasterBar):
+    "fastprogress's notebook bar, drawing each table row and message as it is written, the messages under the table (fastprogress's draws when a child bar moves, so a stopped fit never showed its last row, and each row dropped the messages before it)."
+    def __init__(self, gen): super().__init__(gen); self.msgs = []
+    def write(self, line, table:bool=False)->None:
+        "Add `line`, as a table row if `table`, and draw it."
+        if table: self.lines.append(line)
+        else: self.msgs.append(str(line))
+        self.text = (text2html_table(self.lines) if self.lines else '') + ''.join(f'{m}<p>' for m in self.msgs)
+        if hasattr(self, 'out'): self.show()   # once the bar is on the page (a row before the first epoch waits for it)
+
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
     if silent: return SilentMasterBar(range(epochs))
-    return master_bar(range(epochs)) if _in_cell() or sys.stdout.isatty() else TableBar(range(epochs))
+    if _in_cell(): return _NotebookBar(range(epochs))
+    return master_bar(range(epochs)) if sys.stdout.isatty() else TableBar(range(epochs))
 
 def _in_cell()->bool:
     "Does printed output show in a notebook's cell? Not when the notebook's code sent stdout to a file or a string (`contextlib.redirect_stdout`)."
