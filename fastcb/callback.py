@@ -19,7 +19,7 @@ from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.data import DataLoader
-from fastprogress.fastprogress import master_bar, progress_bar, MasterBar, NBMasterBar, IN_NOTEBOOK, text2html_table
+from fastprogress.fastprogress import MasterBar, ConsoleMasterBar, ConsoleProgressBar, NBMasterBar, NBProgressBar, IN_NOTEBOOK, text2html_table
 from .core import listify, is_distributed, camel2snake, _is_count, _check_num
 
 # %% auto #0
@@ -940,19 +940,24 @@ class SilentMasterBar(TableBar):
 
 class _NotebookBar(NBMasterBar):
     "fastprogress's notebook bar, drawing each table row and message as it is written, the messages under the table (fastprogress's draws when a child bar moves, so a stopped fit never showed its last row, and each row dropped the messages before it)."
-    def __init__(self, gen): super().__init__(gen); self.msgs = []
+    def __init__(self, gen): super().__init__(gen); self.msgs, self.done = [], False
+    def on_iter_end(self)->None: super().on_iter_end(); self.done = True   # the bars gone, the table left
     def write(self, line, table:bool=False)->None:
         "Add `line`, as a table row if `table`, and draw it."
         if table: self.lines.append(line)
         else: self.msgs.append(str(line))
         self.text = (text2html_table(self.lines) if self.lines else '') + ''.join(f'{m}<p>' for m in self.msgs)
-        if hasattr(self, 'out'): self.show()   # once the bar is on the page (a row before the first epoch waits for it)
+        if self.done:
+            from IPython.display import HTML
+            self.out.update(HTML(self.text))   # a callback's message after the last epoch: the table without the bars, as the end left it
+        elif hasattr(self, 'out'): self.show()   # once the bar is on the page (a row before the first epoch waits for it)
 
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
     if silent: return SilentMasterBar(range(epochs))
     if _in_cell(): return _NotebookBar(range(epochs))
-    return master_bar(range(epochs)) if sys.stdout.isatty() else TableBar(range(epochs))
+    tty = getattr(sys.stdout, 'isatty', None)   # a stream of a script's (a logger's) may have `write` alone
+    return ConsoleMasterBar(range(epochs)) if callable(tty) and tty() else TableBar(range(epochs))
 
 def _in_cell()->bool:
     "Does printed output show in a notebook's cell? Not when the notebook's code sent stdout to a file or a string (`contextlib.redirect_stdout`)."
@@ -961,7 +966,8 @@ def _in_cell()->bool:
 def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."
     if pbar is None or isinstance(pbar, TableBar): return gen
-    bar = progress_bar(gen, parent=pbar, total=None if _len(gen) is not None else 'noinfer')   # a bar without a total: a generator, an IterableDataset
+    cls = NBProgressBar if isinstance(pbar, NBMasterBar) else ConsoleProgressBar   # the parent's kind: a terminal's in a notebook too
+    bar = cls(gen, parent=pbar, total=None if _len(gen) is not None else 'noinfer')   # a bar without a total: a generator, an IterableDataset
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
 
