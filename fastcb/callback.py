@@ -194,20 +194,20 @@ def _check_generators(sd:dict, data)->list:
                          "build the dataloaders as in the run that saved it (a shuffled DataLoader with generator=...)")
     return gens
 
-def _set_cuda_rng(states:list)->None:
-    "Restore the GPUs' generator `states` (one per GPU of the process that saved them), those this process has; in distributed training, its own GPU's."
+def _set_cuda_rng(states:list, own:bool=False)->None:
+    "Restore the GPUs' generator `states` (one per GPU of the process that saved them), those this process has; in distributed training, its own GPU's (unless the states are this process's `own`)."
     if not states or not torch.cuda.is_available(): return
-    if is_distributed(): torch.cuda.set_rng_state(states[0])   # rank 0 saved them, and drew on its first GPU as this rank drew on its own
+    if is_distributed() and not own: torch.cuda.set_rng_state(states[0])   # rank 0 saved them, and drew on its first GPU as this rank drew on its own
     else:
         for i, st in enumerate(states[:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)   # a machine with fewer GPUs than the saving one
 
-def set_rng_state(sd:dict, data=None)->None:
-    "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included."
+def set_rng_state(sd:dict, data=None, own:bool=False)->None:
+    "Restore the generator states `sd` (from `get_rng_state`), `data`'s dataloader generators included; `own`: this process saved them (not a checkpoint of rank 0's), each GPU gets its own back."
     if not isinstance(sd, dict) or set(sd) != {'torch', 'cuda', 'numpy', 'random', 'dl'}:
         raise ValueError(f"set_rng_state takes a get_rng_state() dict ('torch', 'cuda', 'numpy', 'random', 'dl'), got {sorted(sd) if isinstance(sd, dict) else sd!r}")
     gens = _check_generators(sd, data)
     torch.set_rng_state(sd['torch'])
-    _set_cuda_rng(sd['cuda'])
+    _set_cuda_rng(sd['cuda'], own)
     np.random.set_state(sd['numpy']); random.setstate(sd['random'])
     for g, st in zip(gens, sd['dl']): g.set_state(st)
 
@@ -947,9 +947,7 @@ class _NotebookBar(NBMasterBar):
         if table: self.lines.append(line)
         else: self.msgs.append(str(line))
         self.text = (text2html_table(self.lines) if self.lines else '') + ''.join(f'{m}<p>' for m in self.msgs)
-        if self.done:
-            from IPython.display import HTML
-            self.out.update(HTML(self.text))   # a callback's message after the last epoch: the table without the bars, as the end left it
+        if self.done: super().on_iter_end()   # a callback's message after the last epoch: the table without the bars, as the end left it
         elif hasattr(self, 'out'): self.show()   # once the bar is on the page (a row before the first epoch waits for it)
 
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:

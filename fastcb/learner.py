@@ -621,8 +621,7 @@ class Learner:
             if opt is not None: self.opt = opt; opt.load_state_dict(before)   # the same one: a fit over new layer groups builds another
             for m, mode in zip(self.model.modules(), modes): m.training = mode
             for p, t in zip(self.model.parameters(), trains): p.requires_grad_(t)
-            if len(_dl_generators(self.data)) == len(rng['dl']): set_rng_state({**rng, 'cuda': []}, self.data)   # (unless a callback replaced the dataloaders)
-            if rng['cuda']: torch.cuda.set_rng_state_all(rng['cuda'])   # this process's own GPUs, each its own (a checkpoint's rule, rank 0's on each rank, is not for this)
+            if len(_dl_generators(self.data)) == len(rng['dl']): set_rng_state(rng, self.data, own=True)   # (unless a callback replaced the dataloaders)
             for cb, sd in kept: cb.load_state_dict(sd)   # the learner's own callbacks too (a loss scale...)
 
     def _check_train(self)->None:
