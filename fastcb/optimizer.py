@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Optional
-import copy, inspect, math, warnings
+import copy, inspect, math, operator, warnings
 import numpy as np
 import torch
 from torch import nn, optim
@@ -193,7 +193,7 @@ def _read_own_wd(ow): return ow._wd[-1]
 
 class OptimWrapper:
     "Wrap the torch optimizer `opt` so `lr, mom, beta, wd` read and write as properties, one value per layer group."
-    _attrs = ('opt', '_true_wd', '_bn_wd', 'opt_func', '_wd')   # the only attributes it stores; the rest are properties
+    _attrs = ('opt', '_true_wd', '_bn_wd', 'opt_func', '_wd', '_plans')   # the only attributes it stores; the rest are properties
     def __init__(self, opt:optim.Optimizer, wd:float|list|None=None, true_wd:bool=False, bn_wd:bool=True):
         if isinstance(opt, OptimWrapper): raise TypeError("`opt` is already an OptimWrapper: use it as is, or wrap its `.opt`")
         if isinstance(opt, type) or not all(hasattr(opt, a) for a in ('param_groups', 'step', 'zero_grad', 'state_dict')):   # a torch optimizer, or one like it
@@ -201,7 +201,7 @@ class OptimWrapper:
                             "OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)), or OptimWrapper.create(opt_func, lr, layer_groups)")
         if _needs_closure(opt): raise TypeError(f"{type(opt).__name__}.step needs a closure that computes the loss again, and fastcb's loop "
                                                 "calls opt.step() without one: pick an optimizer that steps from the gradients alone (SGD, Adam...)")
-        self.opt,self._true_wd,self._bn_wd,self.opt_func = opt,true_wd,bn_wd,None
+        self.opt,self._true_wd,self._bn_wd,self.opt_func,self._plans = opt,true_wd,bn_wd,None,{}
         self._wd = [pg.get('weight_decay', 0.) for pg,_ in self._pairs()]
         if true_wd and 'weight_decay' in opt.param_groups[0]: self.set_val('weight_decay', 0.)
         if wd is not None: self.wd = wd
@@ -270,6 +270,9 @@ class OptimWrapper:
 
     def set_val(self, key:str, val, bn_groups:bool=True, dry_run:bool=False)->list:
         "Set `key` to `val` in each layer group, and in its norm param group if `bn_groups`; return the values. With `dry_run`, only check `val`."
+        if type(val) is float and bn_groups and not dry_run and key in self._plans:   # a schedule's value, twice a batch
+            vals = self._set_planned(key, val)
+            if vals is not None: return vals
         pairs = self._pairs()
         if key == 'wd' and self._wd_here:
             if not bn_groups: raise ValueError("The wrapper's wd decays a layer group's norm params as `bn_wd` says: set opt.bn_wd = False to spare them, not bn_groups=False")
@@ -279,7 +282,8 @@ class OptimWrapper:
             if not dry_run: self._wd = vals
             return vals
         k,i = _hp_loc(self.opt, key)
-        off = [pg for pg in self.opt.param_groups if pg[k] == 0] if k == 'momentum' and isinstance(self.opt, optim.RMSprop) else []
+        rms_mom = k == 'momentum' and isinstance(self.opt, optim.RMSprop)
+        off = [pg for pg in self.opt.param_groups if pg[k] == 0] if rms_mom else []
         cur = pairs[0][0][k]
         if isinstance(cur, bool) and isinstance(val, (tuple, np.ndarray)): val = np.asarray(val).tolist()   # a flag per group: as a list
         tuple_val = isinstance(val, tuple) and i is None and isinstance(cur, tuple)  # e.g. betas=(0.9,0.99)
@@ -294,7 +298,20 @@ class OptimWrapper:
             if npg is not None and bn_groups: _put(npg, k, i, 0. if key == 'wd' and not self.bn_wd else v)
         for pg in off:   # RMSprop's momentum switched on: it would look for a buffer it never made
             if pg['momentum'] > 0: _zero_mom_bufs(self.opt, pg)
+        if type(val) is float and bn_groups and key != 'wd' and not rms_mom and not isinstance(cur, bool):   # the next float goes straight in
+            self._plans[key] = (list(self.opt.param_groups), k, i, len(pairs), 1 if k == 'betas' else math.inf)   # the values it takes: [0, high)
         return vals
+
+    def _set_planned(self, key:str, v:float)->Optional[list]:
+        "`set_val(key, v)` for a float `v`, written where an earlier call found `key`; None (for the long way) if the param groups changed or `v` is refused."
+        groups, k, i, n, high = self._plans[key]
+        pgs = self.opt.param_groups
+        if len(pgs) != len(groups) or not all(map(operator.is_, pgs, groups)): return None   # another optimizer, groups added, a state loaded
+        if not 0 <= v < high: return None   # the long way refuses it, saying why
+        for pg in pgs:
+            if i is None: pg[k] = v
+            else: _put(pg, k, i, v)
+        return [v] * n
 
     def read_defaults(self)->dict[str, list]:
         "Read `lr, mom, beta, wd` for each layer group, those the optimizer has."
@@ -401,6 +418,7 @@ class OptimWrapper:
         "Unpickle, a wrapper pickled before `true_wd` and `bn_wd` became properties too."
         for k in ('true_wd', 'bn_wd'):
             if k in state: state[f'_{k}'] = state.pop(k)
+        state.setdefault('_plans', {})
         self.__dict__.update(state)
 
     def __repr__(self)->str:
