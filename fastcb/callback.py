@@ -225,18 +225,20 @@ def _reads_name(f:Callable, name:str)->bool:
     "Could `f`'s body read the local `name`? (`True` when unsure.)"
     code = getattr(getattr(f, '__func__', f), '__code__', None)   # a decorated method: its wrapper's body, which is what is called
     if code is None or name in code.co_cellvars or {'locals', 'vars', 'eval', 'exec'} & set(code.co_names): return True
-    for i in dis.get_instructions(code):
-        arg = i.argval
-        if i.opname.startswith('STORE'): continue
-        if arg == name or (isinstance(arg, tuple) and name in arg): return True
-    return False
+    return any(name in _loaded(i) for i in dis.get_instructions(code))
+
+def _loaded(i:dis.Instruction)->tuple:
+    "The names (or constants) instruction `i` reads: none for a store, the second of Python 3.13's STORE_FAST_LOAD_FAST, both of its LOAD_FAST_LOAD_FAST."
+    if i.opname == 'STORE_FAST_LOAD_FAST': return i.argval[1:]   # `for k in keys: kwargs[k]` stores k, then loads kwargs
+    if i.opname.startswith('STORE'): return ()
+    return i.argval if isinstance(i.argval, tuple) else (i.argval,)
 
 def _forwards_only(f:Callable, name:str)->bool:
     "Does `f`'s body use its `**name` only to pass it on whole, as `g(*args, **name)` (each load of it merged into a call's keywords)?"
     code = getattr(f, '__code__', None)
     if code is None: return False
     ins = list(dis.get_instructions(code))
-    uses = [i for i, x in enumerate(ins) if x.argval == name and not x.opname.startswith('STORE')]
+    uses = [i for i, x in enumerate(ins) if name in _loaded(x)]
     return bool(uses) and all(i + 1 < len(ins) and ins[i + 1].opname == 'DICT_MERGE' for i in uses)
 
 def call_plan(f:Callable, event:str)->Optional[tuple]:

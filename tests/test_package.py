@@ -44,3 +44,51 @@ def test_no_undefined_names():
     undefined = [f"{p.name}:{m.lineno}: {m.message % m.message_args}" for p in sorted((ROOT/'fastcb').glob('*.py'))
                  for m in Checker(ast.parse(p.read_text()), str(p)).messages if isinstance(m, UndefinedName)]
     assert not undefined, '\n'.join(undefined)
+
+_BYTECODE_CASES = '''
+import ast, dis, sys
+from typing import Callable
+ns = {'dis': dis, 'Callable': Callable}
+for node in ast.parse(open(sys.argv[1]).read()).body:   # fastcb's bytecode readers alone: this Python may have no torch
+    if isinstance(node, ast.FunctionDef) and node.name in ('_reads_name', '_loaded', '_forwards_only'):
+        exec(compile(ast.Module([node], []), 'callback.py', 'exec'), ns)
+class C:
+    def after_store(self, **kwargs):
+        val = self.x
+        return kwargs['last_loss']
+    def comprehension(self, **kwargs): return [kwargs[k] for k in ('epoch',)]
+    def loop(self, **kwargs):
+        for k in ('epoch', 'last_metrics'): print(kwargs[k])
+    def pair(self, **kwargs):
+        y, z = self.x, 3
+        return y, kwargs
+    def unused(self, **kwargs): pass
+    def rebound(self, **kwargs): kwargs = {}
+    def forwards(self, *args, **kwargs): return self.g(*args, **kwargs)
+    def forwards_too(self, x, **kwargs):
+        y = x
+        return self.g(y, **kwargs)
+    def forwards_and_reads(self, **kwargs):
+        for k in (1,): self.g(**kwargs)
+        return kwargs
+reads = [n for n in ('after_store', 'comprehension', 'loop', 'pair', 'unused', 'rebound') if ns['_reads_name'](getattr(C, n), 'kwargs')]
+fwd = [n for n in ('forwards', 'forwards_too', 'forwards_and_reads') if ns['_forwards_only'](getattr(C, n), 'kwargs')]
+print(reads, fwd)
+'''
+
+def _pythons()->list[str]:
+    "This Python and the other CPythons >= 3.11 found here (pyenv's, or on the PATH): each compiles methods its own way."
+    import glob, shutil
+    found = [sys.executable, *glob.glob(str(Path.home()/'.pyenv/versions/3.*/bin/python3')), *filter(None, map(shutil.which, [f'python3.{n}' for n in range(11, 16)]))]
+    res, seen = [], set()
+    for p in found:
+        v = subprocess.run([p, '-c', 'import sys; print(sys.version_info >= (3, 11), sys.version.split()[0])'], capture_output=True, text=True)
+        if v.returncode == 0 and v.stdout.startswith('True') and v.stdout.split()[1] not in seen: seen.add(v.stdout.split()[1]); res.append(p)
+    return res
+
+def test_bytecode_readers_on_each_python():
+    "Which state keys a callback gets is read from its methods' bytecode, which changes with each Python (3.13 joins a store and a load into one instruction): check the readers on every CPython >= 3.11 here."
+    for py in _pythons():
+        out = subprocess.run([py, '-c', _BYTECODE_CASES, str(ROOT/'fastcb'/'callback.py')], capture_output=True, text=True)
+        assert out.returncode == 0, (py, out.stderr)
+        assert out.stdout.split('\n')[0] == "['after_store', 'comprehension', 'loop', 'pair'] ['forwards', 'forwards_too']", (py, out.stdout)
