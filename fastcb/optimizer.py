@@ -306,7 +306,7 @@ class OptimWrapper:
         "`set_val(key, v)` for a float `v`, written where an earlier call found `key`; None (for the long way) if the param groups changed or `v` is refused."
         groups, k, i, n, high = self._plans[key]
         pgs = self.opt.param_groups
-        if len(pgs) != len(groups) or not all(map(operator.is_, pgs, groups)): return None   # another optimizer, groups added, a state loaded
+        if len(pgs) != len(groups) or not all(map(operator.is_, pgs, groups)): del self._plans[key]; return None   # groups added, a state loaded
         if not 0 <= v < high: return None   # the long way refuses it, saying why
         for pg in pgs:
             if i is None: pg[k] = v
@@ -366,6 +366,7 @@ class OptimWrapper:
             raise AttributeError(f"OptimWrapper has no attribute {name!r}: its hyper-parameters are {', '.join(_hps)} "
                                  "(set any other param-group key with opt.set_val(key, val))")
         super().__setattr__(name, val)
+        if name == 'opt': super().__setattr__('_plans', {})   # where `set_val` writes depends on the optimizer's kind (see `_set_planned`)
 
     def step(self, closure:Optional[Callable]=None)->Optional[torch.Tensor]:
         "Decay the weights if `true_wd`, then step the inner optimizer; with a `closure` (torch's API), first compute the loss with it, and return it."
