@@ -234,12 +234,29 @@ def _loaded(i:dis.Instruction)->tuple:
     return i.argval if isinstance(i.argval, tuple) else (i.argval,)
 
 def _forwards_only(f:Callable, name:str)->bool:
-    "Does `f`'s body use its `**name` only to pass it on whole, as `g(*args, **name)` (each load of it merged into a call's keywords)?"
-    code = getattr(f, '__code__', None)
-    if code is None: return False
+    "Does the wrapper `f` use its `**name` only to pass it on whole to the function it wraps, `func(*args, **name)` (`func` its closure's `__wrapped__`), with no `locals()`?"
+    code, inner = getattr(f, '__code__', None), getattr(f, '__wrapped__', None)
+    if code is None or inner is None or {'locals', 'vars', 'eval', 'exec'} & set(code.co_names): return False
+    held = [n for n, c in zip(code.co_freevars, f.__closure__ or ()) if _contents(c) is inner]   # its names for the wrapped function
     ins = list(dis.get_instructions(code))
     uses = [i for i, x in enumerate(ins) if name in _loaded(x)]
-    return bool(uses) and all(i + 1 < len(ins) and ins[i + 1].opname == 'DICT_MERGE' for i in uses)
+    return bool(uses) and all(_callee(ins, i) in held for i in uses)   # not a hook's `log(**kwargs)`, nor `dict(**kwargs)`
+
+def _contents(cell):
+    "What a closure cell holds (None if empty)."
+    try: return cell.cell_contents
+    except ValueError: return None
+
+def _callee(ins:list, i:int)->Optional[str]:
+    "The closure name called by `g(*args, **x)` when `ins[i]` loads `x` there, else None."
+    if not (2 <= i < len(ins) - 2 and ins[i - 1].opname == 'BUILD_MAP' and ins[i - 1].arg == 0 and ins[i + 1].opname == 'DICT_MERGE'
+            and ins[i + 2].opname == 'CALL_FUNCTION_EX'): return None
+    j, need = i - 2, 1   # back over the code building the positional arguments' tuple, one value on the stack
+    try:
+        while j >= 0 and need > 0: need -= dis.stack_effect(ins[j].opcode, ins[j].arg); j -= 1
+    except ValueError: return None
+    while j >= 0 and ins[j].opname == 'PUSH_NULL': j -= 1   # Python 3.13 pushes it after the callable
+    return ins[j].argval if need == 0 and j >= 0 and ins[j].opname == 'LOAD_DEREF' else None
 
 def call_plan(f:Callable, event:str)->Optional[tuple]:
     "State keys to pass `f` at `event`: a tuple of names, or None for the whole state."

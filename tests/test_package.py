@@ -47,10 +47,11 @@ def test_no_undefined_names():
 
 _BYTECODE_CASES = '''
 import ast, dis, sys
-from typing import Callable
-ns = {'dis': dis, 'Callable': Callable}
+import functools
+from typing import Callable, Optional
+ns = {'dis': dis, 'Callable': Callable, 'Optional': Optional}
 for node in ast.parse(open(sys.argv[1]).read()).body:   # fastcb's bytecode readers alone: this Python may have no torch
-    if isinstance(node, ast.FunctionDef) and node.name in ('_reads_name', '_loaded', '_forwards_only'):
+    if isinstance(node, ast.FunctionDef) and node.name in ('_reads_name', '_loaded', '_forwards_only', '_contents', '_callee'):
         exec(compile(ast.Module([node], []), 'callback.py', 'exec'), ns)
 class C:
     def after_store(self, **kwargs):
@@ -64,15 +65,41 @@ class C:
         return y, kwargs
     def unused(self, **kwargs): pass
     def rebound(self, **kwargs): kwargs = {}
-    def forwards(self, *args, **kwargs): return self.g(*args, **kwargs)
-    def forwards_too(self, x, **kwargs):
-        y = x
-        return self.g(y, **kwargs)
-    def forwards_and_reads(self, **kwargs):
-        for k in (1,): self.g(**kwargs)
+def passes(func):   # as torch.no_grad() wraps a method
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs): return func(*args, **kwargs)
+    return wrapper
+def passes_self(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        y = self
+        return func(y, *args, **kwargs)
+    return wrapper
+def logs(func):   # the hook would get the wrapped method's keys alone
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        print(dict(**kwargs))
+        return func(*args, **kwargs)
+    return wrapper
+def calls_other(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs): return self.g(*args, **kwargs)
+    return wrapper
+def reads_too(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        for k in (1,): func(*args, **kwargs)
         return kwargs
+    return wrapper
+def shows(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        print(locals())
+        return func(*args, **kwargs)
+    return wrapper
+def method(self, last_loss): pass
 reads = [n for n in ('after_store', 'comprehension', 'loop', 'pair', 'unused', 'rebound') if ns['_reads_name'](getattr(C, n), 'kwargs')]
-fwd = [n for n in ('forwards', 'forwards_too', 'forwards_and_reads') if ns['_forwards_only'](getattr(C, n), 'kwargs')]
+fwd = [d.__name__ for d in (passes, passes_self, logs, calls_other, reads_too, shows) if ns['_forwards_only'](d(method), 'kwargs')]
 print(reads, fwd)
 '''
 
@@ -87,8 +114,8 @@ def _pythons()->list[str]:
     return res
 
 def test_bytecode_readers_on_each_python():
-    "Which state keys a callback gets is read from its methods' bytecode, which changes with each Python (3.13 joins a store and a load into one instruction): check the readers on every CPython >= 3.11 here."
+    "Which state keys a callback gets is read from its methods' bytecode (and a decorator's), which changes with each Python (3.13 joins a store and a load into one instruction): check the readers on every CPython >= 3.11 here."
     for py in _pythons():
         out = subprocess.run([py, '-c', _BYTECODE_CASES, str(ROOT/'fastcb'/'callback.py')], capture_output=True, text=True)
         assert out.returncode == 0, (py, out.stderr)
-        assert out.stdout.split('\n')[0] == "['after_store', 'comprehension', 'loop', 'pair'] ['forwards', 'forwards_too']", (py, out.stdout)
+        assert out.stdout.split('\n')[0] == "['after_store', 'comprehension', 'loop', 'pair'] ['passes', 'passes_self']", (py, out.stdout)
