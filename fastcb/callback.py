@@ -969,12 +969,20 @@ class _NotebookBar(NBMasterBar):
         if self.done: super().on_iter_end()   # a callback's message after the last epoch: the table without the bars, as the end left it
         elif hasattr(self, 'out'): self.show()   # once the bar is on the page (a row before the first epoch waits for it)
 
+class _ConsoleBar(ConsoleMasterBar):
+    "fastprogress's terminal bar, clearing the line of a child bar left midway (a stopped fit, `lr_find`'s end, a message mid-epoch) before it writes: else the row went on after the bar."
+    def write(self, line, table:bool=False)->None:
+        "Clear the child bar's line if it is drawn there, then write `line`, as a table row if `table`."
+        child = getattr(self, 'child', None)   # set by fastprogress's `add_child`
+        if child is not None and child.max_len: print('\r' + ' ' * child.max_len, end='\r', flush=True); child.max_len = 0   # redrawn at its next update
+        super().write(line, table)
+
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
     if silent: return SilentMasterBar(range(epochs))
     if _in_cell(): return _NotebookBar(range(epochs))
     tty = getattr(sys.stdout, 'isatty', None)   # a stream of a script's (a logger's) may have `write` alone
-    return ConsoleMasterBar(range(epochs)) if callable(tty) and tty() else TableBar(range(epochs))
+    return _ConsoleBar(range(epochs)) if callable(tty) and tty() else TableBar(range(epochs))
 
 def _in_cell()->bool:
     "Does printed output show in a notebook's cell? Not when the notebook's code sent stdout to a file or a string (`contextlib.redirect_stdout`)."
