@@ -234,21 +234,28 @@ def _loaded(i:dis.Instruction)->tuple:
     return i.argval if isinstance(i.argval, tuple) else (i.argval,)
 
 def _forwards_only(f:Callable, name:str)->bool:
-    "Does the wrapper `f` use its `**name` only to pass it on whole to the function it wraps, `func(*args, **name)` (`func` its closure's `__wrapped__`), with no `locals()`?"
+    "Does the wrapper `f` use its `**name` only to pass it on whole to the function it wraps (`__wrapped__`), `func(*args, **name)`, with no `locals()`?"
     code, inner = getattr(f, '__code__', None), getattr(f, '__wrapped__', None)
     if code is None or inner is None or {'locals', 'vars', 'eval', 'exec'} & set(code.co_names): return False
-    held = [n for n, c in zip(code.co_freevars, f.__closure__ or ()) if _contents(c) is inner]   # its names for the wrapped function
     ins = list(dis.get_instructions(code))
     uses = [i for i, x in enumerate(ins) if name in _loaded(x)]
-    return bool(uses) and all(_callee(ins, i) in held for i in uses)   # not a hook's `log(**kwargs)`, nor `dict(**kwargs)`
+    return bool(uses) and all(_called(f, _callee(ins, i)) is inner for i in uses)   # not a hook's `log(**kwargs)`, nor `dict(**kwargs)`
 
-def _contents(cell):
-    "What a closure cell holds (None if empty)."
-    try: return cell.cell_contents
-    except ValueError: return None
+def _called(f:Callable, load:Optional[dis.Instruction]):
+    "What the instruction `load` of function `f` loads, when it is a closure's variable, a global or a parameter's default (else None)."
+    if load is None: return None
+    code, name = f.__code__, load.argval
+    if load.opname == 'LOAD_DEREF' and name in code.co_freevars:   # a decorator's `func`
+        try: return f.__closure__[code.co_freevars.index(name)].cell_contents
+        except ValueError: return None   # a cell not filled yet
+    if load.opname == 'LOAD_GLOBAL': return f.__globals__.get(name)   # `_orig = Cls.on_x` patched over by a module's function
+    if load.opname == 'LOAD_FAST':   # `def wrapper(*args, _f=func, **kwargs)`
+        p = inspect.signature(f, follow_wrapped=False).parameters.get(name)
+        return None if p is None or p.default is p.empty else p.default
+    return None
 
-def _callee(ins:list, i:int)->Optional[str]:
-    "The closure name called by `g(*args, **x)` when `ins[i]` loads `x` there, else None."
+def _callee(ins:list, i:int)->Optional[dis.Instruction]:
+    "The instruction loading the function called by `g(*args, **x)` when `ins[i]` loads `x` there, else None."
     if not (2 <= i < len(ins) - 2 and ins[i - 1].opname == 'BUILD_MAP' and ins[i - 1].arg == 0 and ins[i + 1].opname == 'DICT_MERGE'
             and ins[i + 2].opname == 'CALL_FUNCTION_EX'): return None
     j, need = i - 2, 1   # back over the code building the positional arguments' tuple, one value on the stack
@@ -256,7 +263,7 @@ def _callee(ins:list, i:int)->Optional[str]:
         while j >= 0 and need > 0: need -= dis.stack_effect(ins[j].opcode, ins[j].arg); j -= 1
     except ValueError: return None
     while j >= 0 and ins[j].opname == 'PUSH_NULL': j -= 1   # Python 3.13 pushes it after the callable
-    return ins[j].argval if need == 0 and j >= 0 and ins[j].opname == 'LOAD_DEREF' else None
+    return ins[j] if need == 0 and j >= 0 else None
 
 def call_plan(f:Callable, event:str)->Optional[tuple]:
     "State keys to pass `f` at `event`: a tuple of names, or None for the whole state."
@@ -473,6 +480,9 @@ class CallbackHandler:
     def _failed(self, e:BaseException, cb:Callback, event:str)->None:
         "Note on `e` that `cb` raised it at `event`, and remember `cb` (see `on_train_begin`)."
         e.add_note(f"(raised in callback {cb.name}, on_{event})")
+        if isinstance(e, TypeError) and 'unexpected keyword argument' in str(e) and hasattr(getattr(cb, f'on_{event}', None), '__wrapped__'):
+            e.add_note(f"(fastcb: on_{event} is a decorator's wrapper taking **kwargs, so it got the whole state: it passes them to something other than "
+                       "the method it wraps, or not as func(*args, **kwargs). Give the method **kwargs too)")
         self.failed = cb
 
     def _update(self, res:dict, cb:Callback, event:str)->None:
@@ -974,7 +984,7 @@ class _ConsoleBar(ConsoleMasterBar):
     def write(self, line, table:bool=False)->None:
         "Clear the child bar's line if it is drawn there, then write `line`, as a table row if `table`."
         child = getattr(self, 'child', None)   # set by fastprogress's `add_child`
-        if child is not None and child.max_len: print('\r' + ' ' * child.max_len, end='\r', flush=True); child.max_len = 0   # redrawn at its next update
+        if child is not None and child.max_len: print('\r' + ' ' * (child.max_len - 1), end='\r', flush=True); child.max_len = 0   # its width (`max_len` counts a '\r'); redrawn at its next update
         super().write(line, table)
 
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:

@@ -47,11 +47,11 @@ def test_no_undefined_names():
 
 _BYTECODE_CASES = '''
 import ast, dis, sys
-import functools
+import functools, inspect
 from typing import Callable, Optional
-ns = {'dis': dis, 'Callable': Callable, 'Optional': Optional}
+ns = {'dis': dis, 'inspect': inspect, 'Callable': Callable, 'Optional': Optional}
 for node in ast.parse(open(sys.argv[1]).read()).body:   # fastcb's bytecode readers alone: this Python may have no torch
-    if isinstance(node, ast.FunctionDef) and node.name in ('_reads_name', '_loaded', '_forwards_only', '_contents', '_callee'):
+    if isinstance(node, ast.FunctionDef) and node.name in ('_reads_name', '_loaded', '_forwards_only', '_called', '_callee'):
         exec(compile(ast.Module([node], []), 'callback.py', 'exec'), ns)
 class C:
     def after_store(self, **kwargs):
@@ -74,6 +74,10 @@ def passes_self(func):
     def wrapper(self, *args, **kwargs):
         y = self
         return func(y, *args, **kwargs)
+    return wrapper
+def by_default(func):
+    @functools.wraps(func)
+    def wrapper(*args, _f=func, **kwargs): return _f(*args, **kwargs)
     return wrapper
 def logs(func):   # the hook would get the wrapped method's keys alone
     @functools.wraps(func)
@@ -99,7 +103,7 @@ def shows(func):
     return wrapper
 def method(self, last_loss): pass
 reads = [n for n in ('after_store', 'comprehension', 'loop', 'pair', 'unused', 'rebound') if ns['_reads_name'](getattr(C, n), 'kwargs')]
-fwd = [d.__name__ for d in (passes, passes_self, logs, calls_other, reads_too, shows) if ns['_forwards_only'](d(method), 'kwargs')]
+fwd = [d.__name__ for d in (passes, passes_self, by_default, logs, calls_other, reads_too, shows) if ns['_forwards_only'](d(method), 'kwargs')]
 print(reads, fwd)
 '''
 
@@ -118,4 +122,4 @@ def test_bytecode_readers_on_each_python():
     for py in _pythons():
         out = subprocess.run([py, '-c', _BYTECODE_CASES, str(ROOT/'fastcb'/'callback.py')], capture_output=True, text=True)
         assert out.returncode == 0, (py, out.stderr)
-        assert out.stdout.split('\n')[0] == "['after_store', 'comprehension', 'loop', 'pair'] ['passes', 'passes_self']", (py, out.stdout)
+        assert out.stdout.split('\n')[0] == "['after_store', 'comprehension', 'loop', 'pair'] ['passes', 'passes_self', 'by_default']", (py, out.stdout)
