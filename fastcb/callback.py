@@ -637,6 +637,8 @@ class CallbackHandler:
     def on_train_end(self, exception:Optional[BaseException])->None:
         "Handle end of training, `exception` is the exception raised during training, or None (which a clean-up error never hides)."
         if exception is not None: _note_bad_batch(exception, self.state['last_input'])
+        clear = getattr(self.state['pbar'], 'clear_child', None)   # a terminal's bar (`_ConsoleBar`) left midway by an error or a Ctrl-C
+        if clear is not None: clear()   # what follows (a traceback) starts its own line
         errors = []   # (who, error)
         try: self._smooth()   # the last losses, for the callbacks that read `smooth_loss` now
         except Exception as e: errors.append(('the loss smoothing', e))
@@ -957,11 +959,13 @@ class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
     def __init__(self, gen): self.gen, self.widths = gen, None
     def __iter__(self): return iter(self.gen)
-    def write(self, line, table:bool=False)->None:
-        "Print `line`, as a table row if `table` (the first row sets the column widths)."
-        if not table: return print(line)
-        if self.widths is None: self.widths = [max(len(str(o)), 9) for o in line]
-        print('  '.join(f'{str(o):<{w}}' for o, w in zip(line, self.widths)).rstrip())
+    def write(self, line, table:bool=False)->None: _write_table(self, line, table)
+
+def _write_table(bar:MasterBar, line, table:bool)->None:
+    "Print `line`, as a row of `bar`'s table if `table`: each value left-aligned in its column, two spaces apart (the first row sets the widths, `bar.widths`)."
+    if not table: return print(line)
+    if bar.widths is None: bar.widths = [max(len(str(o)), 9) for o in line]
+    print('  '.join(f'{str(o):<{w}}' for o, w in zip(line, bar.widths)).rstrip())
 
 class SilentMasterBar(TableBar):
     "A master bar that shows nothing: for scripts, tests and benchmarks."
@@ -980,12 +984,16 @@ class _NotebookBar(NBMasterBar):
         elif hasattr(self, 'out'): self.show()   # once the bar is on the page (a row before the first epoch waits for it)
 
 class _ConsoleBar(ConsoleMasterBar):
-    "fastprogress's terminal bar, clearing the line of a child bar left midway (a stopped fit, `lr_find`'s end, a message mid-epoch) before it writes: else the row went on after the bar."
-    def write(self, line, table:bool=False)->None:
-        "Clear the child bar's line if it is drawn there, then write `line`, as a table row if `table`."
+    "fastprogress's terminal bar, with `TableBar`'s rows (fastprogress's ran a long value into the next column), each on a line of its own: else a row went on after a child bar left midway (a stopped fit, `lr_find`'s end)."
+    def __init__(self, gen): super().__init__(gen); self.widths = None
+    def clear_child(self)->None:
+        "Clear the line of a child bar drawn there (it is drawn again at its next update)."
         child = getattr(self, 'child', None)   # set by fastprogress's `add_child`
-        if child is not None and child.max_len: print('\r' + ' ' * (child.max_len - 1), end='\r', flush=True); child.max_len = 0   # its width (`max_len` counts a '\r'); redrawn at its next update
-        super().write(line, table)
+        if child is not None and child.max_len: print('\r' + ' ' * (child.max_len - 1), end='\r', flush=True); child.max_len = 0   # its width: `max_len` counts a '\r'
+    def write(self, line, table:bool=False)->None:
+        "Clear the child bar's line, then write `line`, as a table row if `table`."
+        self.clear_child()
+        _write_table(self, line, table)
 
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
