@@ -995,6 +995,17 @@ class _ConsoleBar(ConsoleMasterBar):
         self.clear_child()
         _write_table(self, line, table)
 
+class _ConsoleChild(ConsoleProgressBar):
+    "fastprogress's terminal bar, its line cut to the terminal's width: a wider line wraps, and each redraw left a line behind (a narrow terminal, a split pane)."
+    def on_update(self, val, text)->None:
+        "Draw the bar at `val`, with `text` (the count and times), in at most the terminal's width less one column."
+        if not self.display: return
+        width = max(min(self.length, self.cols - len(self.prefix) - len(text) - 5), 0)   # less ' |', '| ' and the cursor's column
+        filled = int(width * val // self.total) if self.total else 0
+        line = f'\r{self.prefix} |{self.fill * filled}{"-" * (width - filled)}| {text}'[:self.cols]   # '\r' and cols - 1 characters
+        self.length, self.max_len = width, max(self.max_len, len(line))
+        print(line, end='', flush=True)
+
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
     if silent: return SilentMasterBar(range(epochs))
@@ -1009,7 +1020,7 @@ def _in_cell()->bool:
 def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."
     if pbar is None or isinstance(pbar, TableBar): return gen
-    cls = NBProgressBar if isinstance(pbar, NBMasterBar) else ConsoleProgressBar   # the parent's kind: a terminal's in a notebook too
+    cls = NBProgressBar if isinstance(pbar, NBMasterBar) else _ConsoleChild   # the parent's kind: a terminal's in a notebook too
     bar = cls(gen, parent=pbar, total=None if _len(gen) is not None else 'noinfer')   # a bar without a total: a generator, an IterableDataset
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
