@@ -308,9 +308,7 @@ class OptimWrapper:
         pgs = self.opt.param_groups
         if len(pgs) != len(groups) or not all(map(operator.is_, pgs, groups)): del self._plans[key]; return None   # groups added, a state loaded
         if not 0 <= v < high: return None   # the long way refuses it, saying why
-        for pg in pgs:
-            if i is None: pg[k] = v
-            else: _put(pg, k, i, v)
+        for pg in pgs: _put(pg, k, i, v)
         return [v] * n
 
     def read_defaults(self)->dict[str, list]:
