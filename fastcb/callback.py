@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.data import DataLoader
 from fastprogress.fastprogress import MasterBar, ConsoleMasterBar, ConsoleProgressBar, NBMasterBar, NBProgressBar, IN_NOTEBOOK, text2html_table
+import fastprogress.fastprogress as fpb   # its switches, read when used: NO_BAR, WRITER_FN, SAVE_PATH
 from .core import listify, is_distributed, camel2snake, _is_count, _check_num
 
 # %% auto #0
@@ -961,11 +962,11 @@ class TableBar(MasterBar):
     def __iter__(self): return iter(self.gen)
     def write(self, line, table:bool=False)->None: _write_table(self, line, table)
 
-def _write_table(bar:MasterBar, line, table:bool)->None:
-    "Print `line`, as a row of `bar`'s table if `table`: each value left-aligned in its column, two spaces apart (the first row sets the widths, `bar.widths`)."
-    if not table: return print(line)
+def _write_table(bar:MasterBar, line, table:bool, out:Callable=print)->None:
+    "`out` `line`, as a row of `bar`'s table if `table`: each value left-aligned in its column, two spaces apart (the first row sets the widths, `bar.widths`)."
+    if not table: return out(str(line))
     if bar.widths is None: bar.widths = [max(len(str(o)), 9) for o in line]
-    print('  '.join(f'{str(o):<{w}}' for o, w in zip(line, bar.widths)).rstrip())
+    out('  '.join(f'{str(o):<{w}}' for o, w in zip(line, bar.widths)).rstrip())
 
 class SilentMasterBar(TableBar):
     "A master bar that shows nothing: for scripts, tests and benchmarks."
@@ -989,22 +990,33 @@ class _ConsoleBar(ConsoleMasterBar):
     def clear_child(self)->None:
         "Clear the line of a child bar drawn there (it is drawn again at its next update)."
         child = getattr(self, 'child', None)   # set by fastprogress's `add_child`
-        if child is not None and child.max_len: print('\r' + ' ' * (child.max_len - 1), end='\r', flush=True); child.max_len = 0   # its width: `max_len` counts a '\r'
+        if child is None or not child.max_len: return
+        if fpb.printing(): fpb.WRITER_FN('\r' + ' ' * (child.max_len - 1), end='\r', flush=True)   # its width: `max_len` counts a '\r'
+        child.max_len = 0
     def write(self, line, table:bool=False)->None:
-        "Clear the child bar's line, then write `line`, as a table row if `table`."
+        "Clear the child bar's line, then write `line`, as a table row if `table` (through fastprogress's writer, and its file if `SAVE_PATH`)."
         self.clear_child()
-        _write_table(self, line, table)
+        _write_table(self, line, table, fpb.print_and_maybe_save)
 
-class _ConsoleChild(ConsoleProgressBar):
+class _EndsQuietly:
+    "A child bar's iteration, where a stream without a length that yields nothing just ends: fastprogress's counted it with a variable it never set."
+    def __iter__(self):
+        try: yield from super().__iter__()
+        except UnboundLocalError as e:
+            if self.total is not None or self.last_v or "'i'" not in str(e): raise   # not that one: the dataset's own
+
+class _NotebookChild(_EndsQuietly, NBProgressBar): "fastprogress's notebook bar, ending quietly over an empty stream (`_EndsQuietly`)."
+
+class _ConsoleChild(_EndsQuietly, ConsoleProgressBar):
     "fastprogress's terminal bar, its line cut to the terminal's width: a wider line wraps, and each redraw left a line behind (a narrow terminal, a split pane)."
     def on_update(self, val, text)->None:
         "Draw the bar at `val`, with `text` (the count and times), in at most the terminal's width less one column."
-        if not self.display: return
+        if not self.display or not fpb.printing(): return   # fastprogress's NO_BAR
         width = max(min(self.length, self.cols - len(self.prefix) - len(text) - 5), 0)   # less ' |', '| ' and the cursor's column
         filled = int(width * val // self.total) if self.total else 0
         line = f'\r{self.prefix} |{self.fill * filled}{"-" * (width - filled)}| {text}'[:self.cols]   # '\r' and cols - 1 characters
         self.length, self.max_len = width, max(self.max_len, len(line))
-        print(line, end='', flush=True)
+        fpb.WRITER_FN(line, end='', flush=True)
 
 def make_master_bar(epochs:int, silent:bool=False)->MasterBar:
     "Bars in a notebook or terminal, a plain table when output goes to a file, nothing if `silent`."
@@ -1020,7 +1032,8 @@ def _in_cell()->bool:
 def child_bar(gen, pbar:Optional[MasterBar]):
     "A progress bar over `gen` under `pbar`, redrawn at most every 0.2 s after the first batch; `gen` itself when `pbar` draws no bars."
     if pbar is None or isinstance(pbar, TableBar): return gen
-    cls = NBProgressBar if isinstance(pbar, NBMasterBar) else _ConsoleChild   # the parent's kind: a terminal's in a notebook too
+    if isinstance(pbar, _ConsoleBar): pbar.clear_child()   # the last child's line, if it was left midway (a stopped epoch): the next one starts it afresh
+    cls = _NotebookChild if isinstance(pbar, NBMasterBar) else _ConsoleChild   # the parent's kind: a terminal's in a notebook too
     bar = cls(gen, parent=pbar, total=None if _len(gen) is not None else 'noinfer')   # a bar without a total: a generator, an IterableDataset
     bar.first_its = 1   # fastprogress redraws each of the first 5 batches; the first one shows the bar has started
     return bar
