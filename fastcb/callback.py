@@ -960,7 +960,7 @@ class TableBar(MasterBar):
     "A master bar that prints the results table as plain text, and no bars: for logs and executed notebooks."
     def __init__(self, gen): self.gen, self.widths = gen, None
     def __iter__(self): return iter(self.gen)
-    def write(self, line, table:bool=False)->None: _write_table(self, line, table)
+    def write(self, line, table:bool=False)->None: _write_table(self, line, table, fpb.print_and_maybe_save)   # fastprogress's WRITER_FN, SAVE_PATH
 
 def _write_table(bar:MasterBar, line, table:bool, out:Callable=print)->None:
     "`out` `line`, as a row of `bar`'s table if `table`: each value left-aligned in its column, two spaces apart (the first row sets the widths, `bar.widths`)."
@@ -1003,7 +1003,9 @@ class _EndsQuietly:
     def __iter__(self):
         try: yield from super().__iter__()
         except UnboundLocalError as e:
-            if self.total is not None or self.last_v or "'i'" not in str(e): raise   # not that one: the dataset's own
+            tb = e.__traceback__
+            while tb.tb_next is not None: tb = tb.tb_next   # where it was raised
+            if self.last_v or tb.tb_frame.f_code is not fpb.ProgressBar.__iter__.__code__: raise   # not fastprogress's: the dataset's own
 
 class _NotebookChild(_EndsQuietly, NBProgressBar): "fastprogress's notebook bar, ending quietly over an empty stream (`_EndsQuietly`)."
 
