@@ -987,6 +987,14 @@ class _NotebookBar(NBMasterBar):
 class _ConsoleBar(ConsoleMasterBar):
     "fastprogress's terminal bar, with `TableBar`'s rows (fastprogress's ran a long value into the next column), each on a line of its own: else a row went on after a child bar left midway (a stopped fit, `lr_find`'s end)."
     def __init__(self, gen): super().__init__(gen); self.widths = None
+    def __iter__(self):
+        "The epochs; meanwhile a warning clears the child bar's line first, so that it starts a line of its own (it went on after the bar, which stayed)."
+        show = warnings.showwarning
+        def showwarning(*args, **kwargs): self.clear_child(); show(*args, **kwargs)
+        warnings.showwarning = showwarning
+        try: yield from super().__iter__()
+        finally:
+            if warnings.showwarning is showwarning: warnings.showwarning = show   # unless someone set theirs since
     def clear_child(self)->None:
         "Clear the line of a child bar drawn there (it is drawn again at its next update)."
         child = getattr(self, 'child', None)   # set by fastprogress's `add_child`
