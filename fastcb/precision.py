@@ -34,6 +34,11 @@ def to_float(o):
     "Cast the 16-bit floating tensors in `o` (a tensor, or a list/tuple, mapping or dataclass of them) to float32."
     return _map_batch(lambda t: t.float() if t.dtype in _half_types else t, o)
 
+def _flags_only(cb:Callback)->bool:
+    "Does the class defining `cb`'s `on_backward_end` say it only sets flags there (`scaled_grads_ok = True`), reading no gradient? A subclass overriding it must say so again."
+    owner = next((k for k in type(cb).__mro__ if 'on_backward_end' in vars(k)), None)
+    return owner is not None and vars(owner).get('scaled_grads_ok', False) is True
+
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
     order = 5  # after the callbacks that change the loss or skip steps (with fp16 they must: it steps itself), before GradientClipping (10)
@@ -59,7 +64,7 @@ class MixedPrecision(Callback):
             self.scaler = torch.amp.GradScaler(self.device_type, init_scale=self.init_scale,
                                                growth_interval=self.growth_interval)
         before = [] if cb_handler is None else [cb for cb, *_ in cb_handler.plans['backward_end'] if cb_order(cb) < self.order]
-        self.early = [cb.name for cb in before if type(cb).on_backward_end.__qualname__ != 'GradientAccumulation.on_backward_end']   # only sets flags
+        self.early = [cb.name for cb in before if not _flags_only(cb)]
 
     def on_batch_begin(self, **kwargs:Any)->None:
         "Enter autocast for the forward pass (of a training batch, computing gradients, only if the weights it trains are float32)."
@@ -93,7 +98,7 @@ class MixedPrecision(Callback):
         if self.early:   # once a fit, when gradients were first scaled: not in `validate`
             warnings.warn(f"MixedPrecision (fp16): {', '.join(self.early)} ran at on_backward_end before it (order < {self.order}), while the gradients "
                           "were still multiplied by the loss scale. One that reads or clips them needs an order above it (as GradientClipping's 10); "
-                          "one that only sets skip_step belongs before it, as it is")
+                          "one that only sets skip_step belongs before it, as it is: give its class scaled_grads_ok = True, and it is not warned about")
             self.early = []
         self.scaler.unscale_(opt)
         self.step_pending = True
@@ -151,6 +156,7 @@ def _ends_group(num_batch:int, n_batch:int, n_step:int)->bool:
 class GradientAccumulation(Callback):
     "Accumulate the gradients of `n_step` batches before each optimizer step, as one batch `n_step` times bigger."
     order = 0  # after RNNRegularizer (-5) changes the loss; before MixedPrecision (5) and GradientClipping (10)
+    scaled_grads_ok = True   # its on_backward_end only sets flags: MixedPrecision does not warn that it runs before the unscaling
     exclude = ['model', 'loss', 'mp']
     def __init__(self, n_step:int):
         if not _is_count(n_step): raise ValueError(f"GradientAccumulation: n_step must be an int >= 1, got {n_step!r}")
