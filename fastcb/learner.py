@@ -89,11 +89,12 @@ class DataBunch:
         self.__dict__.update(state)
 
     @classmethod
-    def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', **dl_kwargs)->DataBunch:
-        "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order at twice `bs`; `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."
+    def create(cls, train_ds, valid_ds=None, bs:int=64, num_workers:int=0, device=None, path='.', val_bs:Optional[int]=None, **dl_kwargs)->DataBunch:
+        "Create a `DataBunch` from datasets: the training set shuffled (or by its `sampler`), the validation set in order in batches of `val_bs` (twice `bs` if None); `dl_kwargs` go to both, but for the training-only `shuffle, sampler, batch_sampler, drop_last, generator`."
         device = torch.device(device) if device is not None else default_device()
-        if 'batch_size' in dl_kwargs: raise TypeError("DataBunch.create takes the batch size as bs= (the validation set's is twice it)")
+        if 'batch_size' in dl_kwargs: raise TypeError("DataBunch.create takes the batch size as bs= (and the validation set's as val_bs=, twice bs if not given)")
         if not _is_count(bs): raise ValueError(f"DataBunch.create: bs must be a positive int, got {bs!r}")
+        if val_bs is not None and not _is_count(val_bs): raise ValueError(f"DataBunch.create: val_bs must be a positive int (or None: twice bs), got {val_bs!r}")
         for n, ds in (('train_ds', train_ds), ('valid_ds', valid_ds)):
             if isinstance(ds, torch.utils.data.DataLoader): raise TypeError(f"DataBunch.create takes datasets, got a DataLoader as {n}: pass the dataloaders to DataBunch(train_dl, valid_dl)")
             if isinstance(ds, (Tensor, np.ndarray)) or (isinstance(ds, (tuple, list)) and ds and all(isinstance(a, (Tensor, np.ndarray)) for a in ds)):
@@ -107,13 +108,15 @@ class DataBunch:
         if not ({'sampler', 'batch_sampler'} & set(train_only) or stream): train_only.setdefault('shuffle', True)
         train_bs = {} if 'batch_sampler' in train_only else {'batch_size': bs}   # a batch sampler makes the batches itself
         train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
-        valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=bs*2, **kw)
+        valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=val_bs or bs*2, **kw)
         return cls(train_dl, valid_dl, device, path)
 
     def one_batch(self, valid:bool=False):
-        "Get one batch from the training (or validation) dataloader."
+        "Get one batch from the training (or validation) dataloader, leaving every random generator as it was: a look changes no later fit."
         if valid and self.valid_dl is None: raise ValueError("one_batch(valid=True): this DataBunch has no validation set")
-        return next(iter(self.valid_dl if valid else self.train_dl))
+        rng = get_rng_state(self)   # a shuffle draws from the dataloader's generator, or torch's: the next fit would shuffle otherwise
+        try: return next(iter(self.valid_dl if valid else self.train_dl))
+        finally: set_rng_state(rng, self, own=True)
 
     def __repr__(self)->str:
         return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"
