@@ -17,14 +17,14 @@ def has_slow(nb:Path)->bool:
 def test_notebook(nb):
     "Run `nb` without its `#| slow` cells."
     ok, _ = run_nb(nb, skip_flags=['slow'])
-    assert ok, f'{nb.name} failed: its traceback is printed above'
+    assert ok, f'{nb.name} failed: its traceback is in the captured output below'
 
 @pytest.mark.slow
 @pytest.mark.parametrize('nb', [nb for nb in NBS if has_slow(nb)], ids=lambda p: p.stem)
 def test_notebook_slow(nb):
     "Run `nb` with its `#| slow` cells too."
     ok, _ = run_nb(nb, skip_flags=[], force_flags=['slow'])
-    assert ok, f'{nb.name} (with slow cells) failed: its traceback is printed above'
+    assert ok, f'{nb.name} (with slow cells) failed: its traceback is in the captured output below'
 
 @pytest.mark.slow
 @pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)

@@ -23,8 +23,12 @@ def test_export_and_clean_change_nothing(tmp_path):
     bin_dir = Path(sys.executable).parent
     for cmd in ('nbdev-export', 'nbdev-clean'):
         exe = shutil.which(cmd, path=str(bin_dir)) or shutil.which(cmd)
+        assert exe, f"{cmd} not found: pip install -e '.[dev]' (nbdev 3.3.24 or later, as pyproject.toml pins it)"
         subprocess.run([exe], cwd=tmp_path, check=True, capture_output=True)
     changed = [f for f in files if (tmp_path/f).read_bytes() != (ROOT/f).read_bytes()]
     new = [str(p.relative_to(tmp_path)) for p in (tmp_path/'fastcb').rglob('*.py') if str(p.relative_to(tmp_path)) not in files]
     hint = f"; first `git add` the new notebooks {untracked_notebooks()}, which the package is exported from" if untracked_notebooks() else ''
+    by_hand = [f for f in changed if f.startswith('fastcb/') and f != 'fastcb/_modidx.py']
+    if by_hand and not [f for f in changed if f.startswith('nbs/')]:   # the package differs, its notebooks do not: edited by hand?
+        hint += f"; if you edited {by_hand} itself, first carry the edit into its notebook with nbdev-update (nbdev-export overwrites it)"
     assert not changed and not new, f"Run nbdev-export and nbdev-clean, then commit: changed {changed}, not committed {new}{hint}"
