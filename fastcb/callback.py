@@ -184,7 +184,7 @@ def _dl_generators(data)->list:
 
 def get_rng_state(data=None)->dict:
     "The states of torch's (CPU and GPU), numpy's and python's generators, and of `data`'s dataloader generators."
-    return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],   # unused GPUs drew nothing: reading them would start CUDA (then a forked process cannot)
             'numpy': np.random.get_state(), 'random': random.getstate(), 'dl': [g.get_state() for g in _dl_generators(data)]}
 
 def _check_generators(sd:dict, data)->list:
@@ -989,11 +989,14 @@ class _ConsoleBar(ConsoleMasterBar):
     def __init__(self, gen): super().__init__(gen); self.widths = None
     def __iter__(self):
         "The epochs; meanwhile a warning clears the child bar's line first, so that it starts a line of its own (it went on after the bar, which stayed)."
-        show = warnings.showwarning
-        def showwarning(*args, **kwargs): self.clear_child(); show(*args, **kwargs)
+        show, bar = warnings.showwarning, [self]
+        def showwarning(*args, **kwargs):
+            if bar: bar[0].clear_child()
+            show(*args, **kwargs)
         warnings.showwarning = showwarning
         try: yield from super().__iter__()
         finally:
+            bar.clear()   # a hook kept past the fit (by another fit's, or logging's, own restore) passes warnings on, and holds no bar
             if warnings.showwarning is showwarning: warnings.showwarning = show   # unless someone set theirs since
     def clear_child(self)->None:
         "Clear the line of a child bar drawn there (it is drawn again at its next update)."

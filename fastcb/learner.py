@@ -106,17 +106,20 @@ class DataBunch:
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: a DataLoader refuses shuffle=
         if not ({'sampler', 'batch_sampler'} & set(train_only) or stream): train_only.setdefault('shuffle', True)
-        train_bs = {} if 'batch_sampler' in train_only else {'batch_size': bs}   # a batch sampler makes the batches itself
+        train_bs = {} if 'batch_sampler' in train_only else {'batch_size': int(bs)}   # a numpy int: torch's DataLoader wants an int   # a batch sampler makes the batches itself
         train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
-        valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=val_bs or bs*2, **kw)
+        valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=int(val_bs or bs*2), **kw)
         return cls(train_dl, valid_dl, device, path)
 
     def one_batch(self, valid:bool=False):
         "Get one batch from the training (or validation) dataloader, leaving every random generator as it was: a look changes no later fit."
         if valid and self.valid_dl is None: raise ValueError("one_batch(valid=True): this DataBunch has no validation set")
-        rng = get_rng_state(self)   # a shuffle draws from the dataloader's generator, or torch's: the next fit would shuffle otherwise
+        rng, gens = get_rng_state(), _dl_generators(self)   # a shuffle draws from the dataloader's generator, or torch's: the next fit would shuffle otherwise
+        states = [g.get_state() for g in gens]   # of the generators there now (a sampler may make one as it draws)
         try: return next(iter(self.valid_dl if valid else self.train_dl))
-        finally: set_rng_state(rng, self, own=True)
+        finally:
+            set_rng_state(rng, own=True)
+            for g, st in zip(gens, states): g.set_state(st)
 
     def __repr__(self)->str:
         return f"DataBunch(train: {_size(self.train_dl)}; valid: {_size(self.valid_dl)}; device: {self.device})"

@@ -35,9 +35,11 @@ def to_float(o):
     return _map_batch(lambda t: t.float() if t.dtype in _half_types else t, o)
 
 def _flags_only(cb:Callback)->bool:
-    "Does the class defining `cb`'s `on_backward_end` say it only sets flags there (`scaled_grads_ok = True`), reading no gradient? A subclass overriding it must say so again."
-    owner = next((k for k in type(cb).__mro__ if 'on_backward_end' in vars(k)), None)
-    return owner is not None and vars(owner).get('scaled_grads_ok', False) is True
+    "Does `cb`'s class say its `on_backward_end` only sets flags (`scaled_grads_ok = True`), reading no gradient? Said where the method is, or in a subclass; a subclass overriding it must say so again."
+    for k in type(cb).__mro__:
+        if 'scaled_grads_ok' in vars(k): return vars(k)['scaled_grads_ok'] is True
+        if 'on_backward_end' in vars(k): return False   # the method's class, and nothing below it said so
+    return False
 
 class MixedPrecision(Callback):
     "Run the forward pass under autocast in `dtype` (bf16 on CPU, fp16 else), scaling the loss if fp16: then `skip_step` must be set before it (lower `order`)."
