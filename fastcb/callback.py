@@ -197,6 +197,8 @@ def _check_generators(sd:dict, data)->list:
 
 def _set_cuda_rng(states:list, own:bool=False)->None:
     "Restore the GPUs' generator `states` (one per GPU of the process that saved them), those this process has; in distributed training, its own GPU's (unless the states are this process's `own`)."
+    if not states and own and torch.cuda.is_initialized():   # CUDA started since they were read, by what ran in between (a search, a look):
+        for g in torch.cuda.default_generators: g.manual_seed(g.initial_seed())   # its generators are put back to where they began, their seeds
     if not states or not torch.cuda.is_available(): return
     if is_distributed() and not own: torch.cuda.set_rng_state(states[0])   # rank 0 saved them, and drew on its first GPU as this rank drew on its own
     else:

@@ -6,7 +6,7 @@ Docs: https://fastcb.github.io/fastcb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5ba781a8
 from __future__ import annotations
-import functools, math, numbers, re
+import functools, math, numbers, operator, re
 from typing import Any
 
 # %% auto #0
@@ -39,8 +39,10 @@ def camel2snake(name:str)->str:
 
 # %% ../nbs/00_core.ipynb #28d2c756
 def _is_count(n:Any, least:int=1)->bool:
-    "Is `n` a whole number (an int or a numpy int, not a bool) of at least `least`?"
-    return not isinstance(n, bool) and hasattr(n, '__index__') and n >= least
+    "Is `n` a whole number (an int, a numpy int, an integer tensor of one value; not a bool) of at least `least`?"
+    if isinstance(n, bool) or str(getattr(n, 'dtype', '')) == 'torch.bool': return False   # torch's bools index as 0 and 1
+    try: return operator.index(n) >= least   # a float tensor or array has an `__index__` too, which refuses it
+    except TypeError: return False
 
 # %% ../nbs/00_core.ipynb #9c528ced
 def _check_num(name:str, v:Any, positive:bool=False, signed:bool=False)->None:
