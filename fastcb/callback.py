@@ -183,7 +183,7 @@ def _dl_generators(data)->list:
     return gens
 
 def get_rng_state(data=None)->dict:
-    "The states of torch's (CPU and GPU), numpy's and python's generators, and of `data`'s dataloader generators."
+    "The states of torch's (CPU, and GPU once CUDA has started), numpy's and python's generators, and of `data`'s dataloader generators."
     return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],   # unused GPUs drew nothing: reading them would start CUDA (then a forked process cannot)
             'numpy': np.random.get_state(), 'random': random.getstate(), 'dl': [g.get_state() for g in _dl_generators(data)]}
 

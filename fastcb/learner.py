@@ -106,7 +106,7 @@ class DataBunch:
         train_only = {k: kw.pop(k) for k in _train_only if k in kw}   # not for validation: it sees every item, in order
         stream = isinstance(train_ds, torch.utils.data.IterableDataset)   # it yields in its own order: a DataLoader refuses shuffle=
         if not ({'sampler', 'batch_sampler'} & set(train_only) or stream): train_only.setdefault('shuffle', True)
-        train_bs = {} if 'batch_sampler' in train_only else {'batch_size': int(bs)}   # a numpy int: torch's DataLoader wants an int   # a batch sampler makes the batches itself
+        train_bs = {} if 'batch_sampler' in train_only else {'batch_size': int(bs)}   # a batch sampler makes the batches itself; int: a numpy int or a tensor, as torch wants
         train_dl = torch.utils.data.DataLoader(train_ds, **train_bs, **train_only, **kw)
         valid_dl = None if valid_ds is None else torch.utils.data.DataLoader(valid_ds, batch_size=int(val_bs or bs*2), **kw)
         return cls(train_dl, valid_dl, device, path)
